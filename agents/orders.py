@@ -1,0 +1,207 @@
+"""The `orders` agent: decode -> validate -> dedup -> update tables (bad -> `orders-dlq`).
+
+Events are taken in batches (``Stream.take_events`` acks a batch only after this body is done
+with it, and Faust commits acked offsets only after flushing the producer, changelogs
+included). Each batch is planned completely first (decode, validate, dedup, aggregate against
+the stored values) and only then written: one write per changed key per batch, under the
+context of an event of the key's partition so the write lands in that partition's RocksDB
+and changelog. A failure while writing would ack events whose state is half written, so it
+stops the process instead; the restart replays from the committed offsets and the fences
+make that exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import faust
+import orjson
+from faust.types import TP, EventT
+
+from app import metrics
+from app.event_context import acting_as
+from app.events import InvalidOrder, decode_order
+from app.settings import Settings
+from tables.aggregate import Applied, BatchResult, apply_batch, window_keys
+from tables.dedup import DedupIndex, Segment, Verdict
+from tables.state import StatsTables
+from tables.windows import is_retained, late_cutoff_ms
+
+log = logging.getLogger(__name__)
+
+MAX_FUTURE_MS = 7 * 86400 * 1000
+SWEEP_KEYS_PER_BATCH = 5_000
+
+
+@dataclass
+class PartitionState:
+    """What the agent keeps in memory for one assigned partition."""
+
+    last_offset: int
+    watermark_ms: int
+    next_seq: int
+    dedup: DedupIndex
+    sweep_from: bytes | None = None
+
+
+@dataclass
+class Plan:
+    """Everything one partition's share of a batch will write, computed before writing."""
+
+    partition: int
+    event: EventT
+    result: BatchResult
+    state: PartitionState
+    segment: Segment | None
+    expired_segments: list[int]
+    expired_windows: list[Any]
+    watermark_ms: int
+    invalid: list[tuple[EventT, str]] = field(default_factory=list)
+
+
+class OrderBatchProcessor:
+    """Applies batches of order events to the tables; one instance per worker."""
+
+    def __init__(self, tables: StatsTables, dlq: faust.TopicT, settings: Settings) -> None:
+        self.tables = tables
+        self.dlq = dlq
+        self.settings = settings
+        self.partitions: dict[int, PartitionState] = {}
+
+    def forget(self, tps: set[TP]) -> None:
+        """Drop in-memory state of partitions that left us; reloaded from tables if they return."""
+        for tp in tps:
+            if tp.topic == self.settings.orders_topic:
+                self.partitions.pop(tp.partition, None)
+
+    def _state(self, partition: int) -> PartitionState:
+        state = self.partitions.get(partition)
+        if state is None:
+            last, watermark, seq = self.tables.progress.get(partition, partition) or (-1, 0, 0)
+            dedup = DedupIndex(self.settings.dedup_horizon_s * 1000)
+            dedup.load(Segment(key[1], value[0], [tuple(e) for e in value[1]])
+                       for key, value in self.tables.dedup.items(partition))
+            state = self.partitions[partition] = PartitionState(last, watermark, seq, dedup)
+        return state
+
+    async def process(self, events: Sequence[EventT]) -> None:
+        started = time.perf_counter()
+        groups: dict[int, list[EventT]] = {}
+        for event in events:
+            groups.setdefault(event.message.partition, []).append(event)
+        now_ms = int(time.time() * 1000)
+        plans = [self._plan(p, evs, now_ms) for p, evs in groups.items()]
+        try:
+            for plan in plans:
+                await self._write(plan)
+        except BaseException:
+            # Faust would ack this batch although its state is half written: stop hard, the
+            # restart replays from the last commit and the fences keep the counts exact.
+            log.critical("writing a batch failed; exiting so no offset is committed",
+                         exc_info=True)
+            logging.shutdown()
+            os._exit(70)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_EVENTS.observe(len(events))
+
+    def _plan(self, partition: int, events: list[EventT], now_ms: int) -> Plan:
+        state = self._state(partition)
+        cutoff = late_cutoff_ms(now_ms, self.settings.retention_s)
+        accepted: list[Applied] = []
+        invalid: list[tuple[EventT, str]] = []
+        watermark = state.watermark_ms
+        duplicates = 0
+        max_time = now_ms + MAX_FUTURE_MS
+        for event in events:
+            offset = event.message.offset
+            try:
+                order = decode_order(event.message.value, max_time)
+            except InvalidOrder as exc:
+                if offset > state.last_offset:  # a replayed bad event was dead-lettered before
+                    invalid.append((event, str(exc)))
+                continue
+            verdict = state.dedup.check(order.store_id, order.order_id, offset)
+            if verdict is Verdict.DUPLICATE:
+                duplicates += offset > state.last_offset
+                continue
+            accepted.append(Applied(offset, order))
+            if order.created_at_ms > watermark:
+                watermark = order.created_at_ms
+        size = self.settings.window_size_s
+        wkeys = list(window_keys(accepted, size, cutoff))
+        stores = list({a.order.store_id for a in accepted})
+        windows = dict(zip(wkeys, self.tables.windows.get_many(partition, [list(k) for k in wkeys])))
+        totals = dict(zip(stores, self.tables.totals.get_many(partition, stores)))
+        result = apply_batch(accepted, windows, totals, size, cutoff)
+
+        segment = state.dedup.seal(state.next_seq, watermark)
+        expired_segments = state.dedup.expire(watermark)
+        metrics.EVENTS.labels("counted").inc(result.counted - result.late)
+        metrics.EVENTS.labels("late").inc(result.late)
+        metrics.EVENTS.labels("replayed").inc(result.replayed)
+        metrics.EVENTS.labels("duplicate").inc(duplicates)
+        metrics.EVENTS.labels("invalid").inc(len(invalid))
+        return Plan(partition, events[-1], result, state, segment, expired_segments,
+                    self._expired_windows(partition, state, cutoff), watermark, invalid)
+
+    def _expired_windows(self, partition: int, state: PartitionState, cutoff: int) -> list[Any]:
+        """Scan the next slice of the partition's windows for ones past the retention.
+
+        Faust's own window expiry uses the wall clock and forgets recovered windows (#385);
+        this bounded, resumable sweep keeps the store's size bounded by the retention.
+        """
+        size = self.settings.window_size_s
+        expired = []
+        scanned = 0
+        last = None
+        for raw_key in self.tables.windows.raw_keys(partition, state.sweep_from):
+            scanned += 1
+            last = raw_key
+            if raw_key.startswith(b"["):
+                key = orjson.loads(raw_key)
+                if not is_retained(key[1], size, cutoff):
+                    expired.append(key)
+            if scanned >= SWEEP_KEYS_PER_BATCH:
+                break
+        state.sweep_from = last if scanned >= SWEEP_KEYS_PER_BATCH else None
+        return expired
+
+    async def _write(self, plan: Plan) -> None:
+        t = self.tables
+        state = plan.state
+        with acting_as(plan.event):
+            for (store, start), value in plan.result.windows.items():
+                t.windows.put([store, start], value)
+            for store, value in plan.result.totals.items():
+                t.totals.put(store, value)
+            for key in plan.expired_windows:
+                t.windows.delete(key)
+            if plan.segment is not None:
+                t.dedup.put([plan.partition, plan.segment.seq],
+                            [plan.segment.watermark_ms, plan.segment.entries])
+                state.next_seq = plan.segment.seq + 1
+            for seq in plan.expired_segments:
+                t.dedup.delete([plan.partition, seq])
+            state.last_offset = max(state.last_offset, plan.event.message.offset)
+            state.watermark_ms = plan.watermark_ms
+            t.progress.put(plan.partition,
+                           [state.last_offset, state.watermark_ms, state.next_seq])
+        metrics.WINDOWS_EXPIRED.inc(len(plan.expired_windows))
+        metrics.WATERMARK.labels(str(plan.partition)).set(state.watermark_ms / 1000)
+        for event, reason in plan.invalid:
+            await self._dead_letter(event, reason)
+
+    async def _dead_letter(self, event: EventT, reason: str) -> None:
+        """Send the original bytes on, with the reason and the source in headers."""
+        msg = event.message
+        headers = [
+            ("orderstats.reason", reason.encode()),
+            ("orderstats.source.topic", msg.topic.encode()),
+            ("orderstats.source.partition", str(msg.partition).encode()),
+            ("orderstats.source.offset", str(msg.offset).encode()),
+        ]
+        await self.dlq.send(key=msg.key, value=msg.value, headers=headers)

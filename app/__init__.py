@@ -1,0 +1,1 @@
+"""orderstats: live per-store order statistics on Faust and Apache Kafka."""

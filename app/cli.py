@@ -1,0 +1,84 @@
+"""The ``orderstats`` command: Faust's CLI (``orderstats worker ...``) plus our commands."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import orjson
+from faust.cli import option
+
+from app.generator import GeneratorConfig, OrderGenerator
+from app.main import app, orderstats
+from app.producing import ensure_topic, print_progress, produce
+
+
+@app.command(
+    option("--stores", type=int, default=50, show_default=True, help="Number of stores."),
+    option("--rate", type=float, default=200.0, show_default=True,
+           help="Orders per second (0 = as fast as possible)."),
+    option("--count", type=int, default=0, help="Stop after this many events (0 = no limit)."),
+    option("--duration", type=float, default=0.0,
+           help="Stop after this many seconds (0 = no limit)."),
+    option("--span", type=float, default=0.0,
+           help="With --count: spread created_at evenly over the last SPAN seconds "
+                "instead of using the wall clock at send time."),
+    option("--zipf", type=float, default=1.1, show_default=True,
+           help="Zipf exponent of store popularity (0 = uniform)."),
+    option("--seed", type=int, default=42, show_default=True),
+    option("--duplicates", type=float, default=0.0, help="Share of re-sent duplicate orders."),
+    option("--invalid", type=float, default=0.0, help="Share of invalid events."),
+    option("--late", type=float, default=0.0,
+           help="Share of orders older than the retention (counted in totals, not windows)."),
+    option("--truth", type=str, default="", help="Write the ground truth JSON here."),
+    option("--topic", type=str, default="", help="Topic (default: the orders topic)."),
+)
+async def generate(self: object, stores: int, rate: float, count: int, duration: float,
+                   span: float, zipf: float, seed: int, duplicates: float, invalid: float,
+                   late: float, truth: str, topic: str) -> None:
+    """Produce realistic orders (Zipf-skewed stores) and record their ground truth."""
+    settings = orderstats.settings
+    gen = OrderGenerator(GeneratorConfig(
+        stores=stores, zipf_s=zipf, seed=seed, duplicate_share=duplicates,
+        invalid_share=invalid, late_share=late, window_size_s=settings.window_size_s,
+        retention_s=settings.retention_s))
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+    deadline = time.monotonic() + duration if duration else None
+
+    def should_stop() -> bool:
+        return stop["flag"] or (deadline is not None and time.monotonic() >= deadline)
+
+    def live_events():
+        while count == 0 or gen.truth.produced < count:
+            now = int(time.time() * 1000)
+            yield gen.event(now, now)
+
+    now_ms = int(time.time() * 1000)
+    events = (gen.events(count, now_ms - int(span * 1000), int(span * 1000), now_ms)
+              if span and count else live_events())
+    target = topic or settings.orders_topic
+    partitions = await ensure_topic(settings.broker, target, settings.partitions)
+    if partitions != settings.partitions:
+        print(f"warning: topic {target} has {partitions} partitions, the app expects "
+              f"{settings.partitions} (ORDERSTATS_PARTITIONS)", file=sys.stderr)
+    print(f"producing to {target} at {'max' if not rate else f'{rate:g}/s'} over {stores} "
+          "stores (Ctrl-C stops)", file=sys.stderr, flush=True)
+    try:
+        sent = await produce(settings.broker, target, events, rate, print_progress, should_stop)
+    finally:
+        if truth:
+            Path(truth).write_bytes(orjson.dumps(gen.truth.to_json(),
+                                                 option=orjson.OPT_INDENT_2))
+    print(f"done: {sent:,} events ({gen.truth.invalid:,} invalid, "
+          f"{gen.truth.duplicates:,} duplicates)", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    app.main()
+
+
+if __name__ == "__main__":
+    main()

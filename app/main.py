@@ -1,0 +1,117 @@
+"""The Faust app, assembled from settings: topics, tables, the orders agent and the web view.
+
+``build_app`` has no import-time side effects beyond what Faust needs, so tests build apps
+with their own settings; the ``orderstats`` CLI uses :data:`app`, built from the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Coroutine, TypeVar
+
+import faust
+from faust.types import TP
+from yarl import URL
+
+from agents.orders import OrderBatchProcessor
+from app.producing import ensure_topic
+from app.settings import Settings
+from app.web.queries import StatsReader
+from app.web.views import Cluster, register_views
+from tables.state import StatsTables, define_tables
+
+T = TypeVar("T")
+
+
+@dataclass
+class Orderstats:
+    """Handles on the assembled parts, for commands and tests."""
+
+    app: faust.App
+    settings: Settings
+    orders: faust.TopicT
+    dlq: faust.TopicT
+    tables: StatsTables
+    processor: OrderBatchProcessor
+
+
+def faust_config(settings: Settings) -> dict:
+    """Faust settings derived from ours (see README, "Configuration")."""
+    host = settings.advertised_host
+    return dict(
+        broker=settings.broker,
+        store="rocksdb://",
+        datadir=settings.data_dir,
+        topic_partitions=settings.partitions,
+        topic_allow_declare=True,
+        key_serializer="json",
+        value_serializer="raw",
+        web_bind=settings.web_bind,
+        web_host=host,
+        web_port=settings.web_port,
+        canonical_url=URL(f"http://{host}:{settings.web_port}"),
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        table_standby_replicas=settings.standby_replicas,
+        # Offsets are committed only after the producer (changelogs) is flushed; frequent
+        # commits keep the replay after a crash short.
+        broker_commit_every=100_000,
+        broker_commit_interval=1.0,
+        consumer_max_fetch_size=4 * 1024 * 1024,
+        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        producer_linger_ms=5,
+        producer_max_batch_size=1024 * 1024,
+        producer_acks=-1,
+        stream_wait_empty=False,
+        consumer_auto_offset_reset="earliest",
+    )
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even if a loop exists in this thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def build_app(settings: Settings) -> Orderstats:
+    app = faust.App(settings.app_id, **faust_config(settings))
+    # internal=True: Faust creates the topics (with our partition count) when absent.
+    orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw",
+                       partitions=settings.partitions, internal=True)
+    dlq = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes,
+                    key_serializer="raw", value_serializer="raw",
+                    partitions=settings.partitions, internal=True)
+    tables = define_tables(app, settings)
+    processor = OrderBatchProcessor(tables, dlq, settings)
+
+    @app.agent(orders, name="orders", concurrency=1)
+    async def process_orders(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
+            await processor.process(events)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
+        processor.forget(revoked)
+
+    @app.on_worker_init.connect
+    def create_topics(app: faust.App, **kwargs: object) -> None:
+        # Before the consumer subscribes: a topic created after the first assignment is only
+        # noticed at the next metadata refresh (minutes), so the worker would sit idle.
+        for name in (settings.orders_topic, settings.dlq_topic):
+            have = run_sync(ensure_topic(settings.broker, name, settings.partitions))
+            if have != settings.partitions:
+                raise SystemExit(f"topic {name} has {have} partitions but "
+                                 f"ORDERSTATS_PARTITIONS={settings.partitions}; the tables' "
+                                 "changelogs must match the source topic")
+
+    cluster = Cluster(app, settings)
+    reader = StatsReader(tables, settings, cluster.active_partitions)
+    register_views(app, reader, cluster, settings)
+    return Orderstats(app, settings, orders, dlq, tables, processor)
+
+
+orderstats = build_app(Settings.from_env())
+app = orderstats.app

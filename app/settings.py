@@ -1,0 +1,101 @@
+"""All configuration, read once from environment variables with documented defaults.
+
+Every knob of the product lives here so that the README's configuration table, the Faust app
+and the tests agree on one source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Mapping, TypeVar
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A configuration variable holds a value the product cannot use."""
+
+
+def _read(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T],
+          check: Callable[[T], bool] = lambda _v: True, rule: str = "") -> T:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a valid {parse.__name__}") from None
+    if not check(value):
+        raise SettingsError(f"{name}={raw!r}: {rule}")
+    return value
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The product's configuration (see README, "Configuration")."""
+
+    broker: str = "kafka://127.0.0.1:9092"
+    app_id: str = "orderstats"
+    orders_topic: str = "orders"
+    dlq_topic: str = "orders-dlq"
+    partitions: int = 8
+    window_size_s: int = 60
+    retention_s: int = 24 * 3600
+    dedup_horizon_s: int = 24 * 3600
+    web_bind: str = "127.0.0.1"
+    web_host: str = ""
+    web_port: int = 6066
+    data_dir: str = "orderstats-data"
+    batch_max: int = 10_000
+    batch_within_s: float = 0.1
+    rocksdb_cache_mb: int = 32
+    standby_replicas: int = 1
+
+    @property
+    def advertised_host(self) -> str:
+        """The host other workers use to reach this one (defaults to the bind address)."""
+        if self.web_host:
+            return self.web_host
+        return "127.0.0.1" if self.web_bind in ("0.0.0.0", "::") else self.web_bind
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from ``ORDERSTATS_*`` variables; unset ones take the defaults."""
+        e = os.environ if env is None else env
+        d = cls()
+        return cls(
+            broker=_read(e, "ORDERSTATS_BROKER", d.broker, str),
+            app_id=_read(e, "ORDERSTATS_APP_ID", d.app_id, str),
+            orders_topic=_read(e, "ORDERSTATS_ORDERS_TOPIC", d.orders_topic, str),
+            dlq_topic=_read(e, "ORDERSTATS_DLQ_TOPIC", d.dlq_topic, str),
+            partitions=_read(e, "ORDERSTATS_PARTITIONS", d.partitions, int,
+                             lambda v: 1 <= v <= 10_000, "must be between 1 and 10000"),
+            window_size_s=_read(e, "ORDERSTATS_WINDOW_SIZE_S", d.window_size_s, int,
+                                lambda v: 1 <= v <= 7 * 86400, "must be 1..604800 seconds"),
+            retention_s=_read(e, "ORDERSTATS_RETENTION_S", d.retention_s, int, _positive,
+                              "must be positive"),
+            dedup_horizon_s=_read(e, "ORDERSTATS_DEDUP_HORIZON_S", d.dedup_horizon_s, int,
+                                  lambda v: v >= 0, "must be >= 0"),
+            web_bind=_read(e, "ORDERSTATS_WEB_BIND", d.web_bind, str),
+            web_host=_read(e, "ORDERSTATS_WEB_HOST", d.web_host, str),
+            web_port=_read(e, "ORDERSTATS_WEB_PORT", d.web_port, int,
+                           lambda v: 0 < v < 65536, "must be a TCP port"),
+            data_dir=_read(e, "ORDERSTATS_DATA_DIR", d.data_dir, str),
+            batch_max=_read(e, "ORDERSTATS_BATCH_MAX", d.batch_max, int,
+                            lambda v: 1 <= v <= 1_000_000, "must be 1..1000000"),
+            batch_within_s=_read(e, "ORDERSTATS_BATCH_WITHIN_S", d.batch_within_s, float,
+                                 _positive, "must be positive"),
+            rocksdb_cache_mb=_read(e, "ORDERSTATS_ROCKSDB_CACHE_MB", d.rocksdb_cache_mb, int,
+                                   _positive, "must be positive"),
+            standby_replicas=_read(e, "ORDERSTATS_STANDBY_REPLICAS", d.standby_replicas, int,
+                                   lambda v: v >= 0, "must be >= 0"),
+        )
+
+    def __post_init__(self) -> None:
+        if self.retention_s < self.window_size_s:
+            raise SettingsError("ORDERSTATS_RETENTION_S must be at least one window")

@@ -1,0 +1,1 @@
+"""The web edge: JSON stats API, dashboard page, health and metrics."""

@@ -1,0 +1,110 @@
+"""The product's tables: RocksDB (rocksdict) stores, each backed by a compacted changelog topic.
+
+Values are orjson bytes (raw serializer) laid out as in :mod:`tables.aggregate`. Reads on the
+hot path and in the web view go straight to the partition's RocksDB through
+:class:`PartitionStore` (one multi-get per batch instead of one Faust lookup per key); writes
+always go through the Faust table so that every update reaches its changelog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import faust
+import orjson
+
+from app.settings import Settings
+
+WINDOWS = "windows"  # key [store_id, window start s]  value [orders, revenue, items, fence]
+TOTALS = "totals"  # key store_id                   value [orders, revenue, items, late, fence]
+PROGRESS = "progress"  # key partition              value [last offset, watermark ms, next seq]
+DEDUP = "dedup"  # key [partition, seq]             value [watermark ms, [[store, order, offset]]]
+
+OFFSET_KEY = b"__faust\0offset__"  # Faust's own bookkeeping key inside every partition DB
+
+
+class PartitionStore:
+    """Direct per-partition reads of a Faust RocksDB table, with Faust's own key encoding."""
+
+    def __init__(self, app: faust.App, table: faust.Table) -> None:
+        self.app = app
+        self.table = table
+
+    def encode_key(self, key: Any) -> bytes:
+        return self.app.serializers.dumps_key(None, key, serializer=self.table.key_serializer)
+
+    def _db(self, partition: int) -> Any:
+        # Faust's rocksdb Store keeps one DB per partition; this is its (private) accessor.
+        return self.table.data._db_for_partition(partition)
+
+    def raw_keys(self, partition: int, from_key: bytes | None = None) -> Iterator[bytes]:
+        """Encoded keys of one partition in RocksDB order, optionally from ``from_key`` on."""
+        db = self._db(partition)
+        return db.keys(from_key=from_key) if from_key is not None else db.keys()
+
+    def items_with_prefix(self, partition: int, prefix: bytes) -> Iterator[tuple[Any, Any]]:
+        """Decoded (key, value) pairs whose encoded key starts with ``prefix``."""
+        for raw_key, raw_value in self._db(partition).items(from_key=prefix):
+            if not raw_key.startswith(prefix):
+                break
+            yield orjson.loads(raw_key), orjson.loads(raw_value)
+
+    def get_many(self, partition: int, keys: Sequence[Any]) -> list[Any]:
+        """Decoded values for ``keys`` in one RocksDB multi-get; None where absent."""
+        if not keys:
+            return []
+        raw = self._db(partition).get([self.encode_key(k) for k in keys])
+        return [None if v is None else orjson.loads(v) for v in raw]
+
+    def get(self, partition: int, key: Any) -> Any:
+        return self.get_many(partition, [key])[0]
+
+    def items(self, partition: int) -> Iterator[tuple[Any, Any]]:
+        """All (key, value) pairs stored for one partition, decoded."""
+        for raw_key, raw_value in self._db(partition).items():
+            if raw_key == OFFSET_KEY or raw_value is None:
+                continue
+            yield orjson.loads(raw_key), orjson.loads(raw_value)
+
+    def put(self, key: Any, value: Any) -> None:
+        """Write through the Faust table (RocksDB + changelog); needs an event context."""
+        self.table[key] = orjson.dumps(value)
+
+    def delete(self, key: Any) -> None:
+        """Delete through the Faust table (tombstone in the changelog); needs an event context."""
+        del self.table[key]
+
+
+@dataclass
+class StatsTables:
+    windows: PartitionStore
+    totals: PartitionStore
+    progress: PartitionStore
+    dedup: PartitionStore
+
+    @property
+    def all(self) -> tuple[PartitionStore, ...]:
+        return (self.windows, self.totals, self.progress, self.dedup)
+
+
+def define_tables(app: faust.App, settings: Settings) -> StatsTables:
+    """Declare the tables on ``app`` (changelog partitions = the orders topic's)."""
+    options = {"block_cache_size": settings.rocksdb_cache_mb * 1024 * 1024,
+               "block_cache_compressed_size": 0,
+               "write_buffer_size": 8 * 1024 * 1024,
+               "max_write_buffer_number": 2}
+
+    def table(name: str, help_: str) -> PartitionStore:
+        # key_type None -> json keys (routing hashes them like the producer); bytes -> raw values
+        t = app.Table(name, default=None,
+                      value_type=bytes, partitions=settings.partitions, options=dict(options),
+                      help=help_)
+        return PartitionStore(app, t)
+
+    return StatsTables(
+        windows=table(WINDOWS, "per-store tumbling windows: orders, revenue, items"),
+        totals=table(TOTALS, "per-store lifetime totals, late orders included"),
+        progress=table(PROGRESS, "per-partition last offset and event-time watermark"),
+        dedup=table(DEDUP, "seen order ids, one segment per partition per batch"),
+    )
