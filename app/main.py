@@ -55,6 +55,11 @@ def faust_config(settings: Settings) -> dict:
         web_stats_enabled=False,
         web_graph_enabled=False,
         table_standby_replicas=settings.standby_replicas,
+        # A worker that dies without leaving the group holds its partitions until the
+        # session times out: this bounds the failover time.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 6),
+        broker_rebalance_timeout=max(30.0, settings.session_timeout_s * 3),
         # Offsets are committed only after the producer (changelogs) is flushed; frequent
         # commits keep the replay after a crash short.
         broker_commit_every=100_000,

@@ -55,6 +55,7 @@ class Settings:
     batch_within_s: float = 0.1
     rocksdb_cache_mb: int = 32
     standby_replicas: int = 1
+    session_timeout_s: float = 10.0
 
     @property
     def advertised_host(self) -> str:
@@ -94,6 +95,8 @@ class Settings:
                                    _positive, "must be positive"),
             standby_replicas=_read(e, "ORDERSTATS_STANDBY_REPLICAS", d.standby_replicas, int,
                                    lambda v: v >= 0, "must be >= 0"),
+            session_timeout_s=_read(e, "ORDERSTATS_SESSION_TIMEOUT_S", d.session_timeout_s,
+                                    float, lambda v: 6 <= v <= 300, "must be 6..300 seconds"),
         )
 
     def __post_init__(self) -> None:

@@ -1,0 +1,108 @@
+"""End to end on the real broker: produce, process, answer exactly; survive stops and kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from app.offsets import active_members, commit_offsets, log_bounds
+from app.producing import bootstrap_servers
+from tests.support import Deployment, assert_matches_truth, http_json, wait_for
+
+pytestmark = pytest.mark.kafka
+
+GENERATE = ("--count", "25000", "--stores", "60", "--span", "1800", "--rate", "0",
+            "--duplicates", "0.02", "--invalid", "0.02", "--late", "0.01")
+
+
+async def read_topic(broker: str, topic: str) -> list:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers(broker),
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=3000)
+            if not batch:
+                return records
+            for recs in batch.values():
+                records.extend(recs)
+    finally:
+        await consumer.stop()
+
+
+def reset_to_earliest(dep: Deployment) -> None:
+    bounds = asyncio.run(log_bounds(dep.broker, dep.topic))
+    asyncio.run(commit_offsets(dep.broker, dep.group, dep.topic,
+                               {p: start for p, (start, _end) in bounds.items()}))
+
+
+def test_stats_are_exact_and_survive_stop_replay_and_kill(deployment: Deployment, tmp_path):
+    truth = deployment.generate(tmp_path / "truth1.json", *GENERATE, "--seed", "1")
+    assert truth["invalid"] > 300 and truth["duplicates"] > 300 and truth["late"] > 100
+    worker = deployment.worker()
+    worker.wait_ready()
+    assert_matches_truth(worker.url, truth)
+
+    # Invalid events are in the dead-letter topic with their reason and source offset.
+    dlq = asyncio.run(read_topic(deployment.broker, f"orders-dlq-{deployment.name}"))
+    assert len(dlq) == truth["invalid"]
+    headers = dict(dlq[0].headers)
+    assert headers["orderstats.reason"]
+    assert headers["orderstats.source.topic"].decode() == deployment.topic
+    assert int(headers["orderstats.source.offset"]) >= 0
+
+    status, body = http_json(worker.url + "/api/stores?sort=revenue&limit=5")
+    assert status == 200 and body["complete"] and body["count"] == len(truth["stores"])
+    revenues = [s["totals"]["revenue"] for s in body["stores"]]
+    assert revenues == sorted(revenues, reverse=True) and len(revenues) == 5
+
+    # A clean stop exits 0; re-reading the whole topic with the state kept changes nothing.
+    assert worker.stop() == 0
+    reset_to_earliest(deployment)
+    worker = deployment.worker(index=1)
+    worker.wait_ready()
+    wait_for(lambda: worker.processed() >= 25_000, 120, what="replay of the whole topic")
+    assert_matches_truth(worker.url, truth, timeout=30)
+    assert worker.metric('orderstats_events_total{outcome="replayed"}') > 20_000
+    assert len(asyncio.run(read_topic(deployment.broker, f"orders-dlq-{deployment.name}"))) \
+        == truth["invalid"]
+
+    # kill -9 in the middle of processing more orders, then replay from the start again.
+    assert worker.stop() == 0
+    truth = deployment.generate(tmp_path / "truth2.json", *GENERATE, "--seed", "2")
+    worker = deployment.worker(index=1)
+    worker.wait_ready()
+    wait_for(lambda: worker.processed() >= 2_000, 60, interval=0.05, what="some progress")
+    worker.kill()
+    # The killed member stays in the group until its session times out (10 s).
+    wait_for(lambda: asyncio.run(active_members(deployment.broker, deployment.group)) == 0,
+             40, what="the killed worker to leave the group")
+    reset_to_earliest(deployment)
+    worker = deployment.worker(index=1)
+    worker.wait_ready()
+    merged = merge_truths(deployment, tmp_path)
+    assert_matches_truth(worker.url, merged)
+    assert worker.stop() == 0
+
+
+def merge_truths(dep: Deployment, tmp_path) -> dict:
+    """Ground truth of both generator runs (seeds 1 and 2 share no order ids)."""
+    import orjson
+
+    out: dict = {"stores": {}}
+    for name in ("truth1.json", "truth2.json"):
+        truth = orjson.loads((tmp_path / name).read_bytes())
+        for store_id, s in truth["stores"].items():
+            m = out["stores"].setdefault(store_id, {"totals": dict.fromkeys(
+                ("orders", "revenue", "items", "late"), 0), "windows": {}})
+            for k, v in s["totals"].items():
+                m["totals"][k] += v
+            for start, w in s["windows"].items():
+                mw = m["windows"].setdefault(start, dict.fromkeys(("orders", "revenue",
+                                                                    "items"), 0))
+                for k, v in w.items():
+                    mw[k] += v
+    return out
