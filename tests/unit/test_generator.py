@@ -1,0 +1,53 @@
+import orjson
+
+from app.events import InvalidOrder, decode_order
+from app.generator import GeneratorConfig, OrderGenerator
+from tables.windows import window_start_s
+from app.timefmt import format_iso_s
+
+NOW = 1_795_348_800_000
+
+
+def test_truth_accounts_for_every_event_by_decoding_what_was_produced():
+    gen = OrderGenerator(GeneratorConfig(stores=20, seed=3, duplicate_share=0.05,
+                                         invalid_share=0.05, late_share=0.05))
+    seen, counted, invalid, dups = set(), {}, 0, 0
+    for key, value in gen.events(5000, NOW - 3_600_000, 3_600_000, NOW):
+        try:
+            order = decode_order(value, NOW + 60_000)
+        except InvalidOrder:
+            invalid += 1
+            continue
+        assert orjson.loads(key) == order.store_id
+        if order.order_id in seen:
+            dups += 1
+            continue
+        seen.add(order.order_id)
+        t = counted.setdefault(order.store_id, [0, 0, 0])
+        t[0] += 1
+        t[1] += order.total
+        t[2] += order.items
+    truth = gen.truth
+    assert (truth.produced, truth.invalid, truth.duplicates) == (5000, invalid, dups)
+    assert invalid > 150 and dups > 150 and truth.late > 150
+    for store_id, (orders, revenue, items) in counted.items():
+        totals = truth.stores[store_id]["totals"]
+        assert (totals["orders"], totals["revenue"], totals["items"]) == (orders, revenue, items)
+        windows = truth.stores[store_id]["windows"]
+        assert sum(w["orders"] for w in windows.values()) == orders - totals["late"]
+
+
+def test_zipf_skew_and_seed_reproducibility():
+    a = OrderGenerator(GeneratorConfig(stores=100, seed=9))
+    b = OrderGenerator(GeneratorConfig(stores=100, seed=9))
+    ea = list(a.events(3000, NOW, 60_000, NOW))
+    assert ea == list(b.events(3000, NOW, 60_000, NOW))
+    counts = sorted((s["totals"]["orders"] for s in a.truth.stores.values()), reverse=True)
+    assert counts[0] > 10 * counts[-1]
+
+
+def test_windows_in_truth_use_the_same_alignment_as_the_tables():
+    gen = OrderGenerator(GeneratorConfig(stores=1, window_size_s=300))
+    key, value = gen.event(NOW + 299_999, NOW + 300_000)
+    start = format_iso_s(window_start_s(NOW + 299_999, 300))
+    assert list(gen.truth.stores["s-0000"]["windows"]) == [start]
