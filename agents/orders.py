@@ -3,10 +3,9 @@
 Events are taken in batches (``Stream.take_events`` acks a batch only after this body is done
 with it, and Faust commits acked offsets only after flushing the producer, changelogs
 included). Each batch is planned completely first (decode, validate, dedup, aggregate against
-the stored values) and only then written: one write per changed key per batch, under the
-context of an event of the key's partition so the write lands in that partition's RocksDB
-and changelog. A failure while writing would ack events whose state is half written, so it
-stops the process instead; the restart replays from the committed offsets and the fences
+the stored values) and only then written: one write per changed key per batch, in bulk per
+partition (tables.state.PartitionStore.write). A failure while writing would ack events whose
+state is half written, so it stops the process instead; the restart replays from the committed offsets and the fences
 make that exact.
 """
 
@@ -23,7 +22,6 @@ import orjson
 from faust.types import TP, EventT
 
 from app import metrics
-from app.event_context import acting_as
 from app.events import InvalidOrder, decode_order
 from app.settings import Settings
 from tables.aggregate import Applied, BatchResult, apply_batch, window_keys
@@ -35,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_FUTURE_MS = 7 * 86400 * 1000
 SWEEP_KEYS_PER_BATCH = 5_000
+SWEEP_PAUSE_S = 30.0  # between full passes over a partition's windows
 
 
 @dataclass
@@ -46,6 +45,7 @@ class PartitionState:
     next_seq: int
     dedup: DedupIndex
     sweep_from: bytes | None = None
+    next_sweep: float = 0.0
 
 
 @dataclass
@@ -152,8 +152,12 @@ class OrderBatchProcessor:
         """Scan the next slice of the partition's windows for ones past the retention.
 
         Faust's own window expiry uses the wall clock and forgets recovered windows (#385);
-        this bounded, resumable sweep keeps the store's size bounded by the retention.
+        this bounded, resumable sweep keeps the store's size bounded by the retention. After
+        a full pass it rests for SWEEP_PAUSE_S, so the hot path rarely pays for it.
         """
+        now = time.monotonic()
+        if state.sweep_from is None and now < state.next_sweep:
+            return []
         size = self.settings.window_size_s
         expired = []
         scanned = 0
@@ -167,31 +171,33 @@ class OrderBatchProcessor:
                     expired.append(key)
             if scanned >= SWEEP_KEYS_PER_BATCH:
                 break
-        state.sweep_from = last if scanned >= SWEEP_KEYS_PER_BATCH else None
+        if scanned >= SWEEP_KEYS_PER_BATCH:
+            state.sweep_from = last
+        else:
+            state.sweep_from = None
+            state.next_sweep = now + SWEEP_PAUSE_S
         return expired
 
     async def _write(self, plan: Plan) -> None:
         t = self.tables
         state = plan.state
-        with acting_as(plan.event):
-            for (store, start), value in plan.result.windows.items():
-                t.windows.put([store, start], value)
-            for store, value in plan.result.totals.items():
-                t.totals.put(store, value)
-            for key in plan.expired_windows:
-                t.windows.delete(key)
-            if plan.segment is not None:
-                t.dedup.put([plan.partition, plan.segment.seq],
-                            [plan.segment.watermark_ms, plan.segment.entries])
-                state.next_seq = plan.segment.seq + 1
-            for seq in plan.expired_segments:
-                t.dedup.delete([plan.partition, seq])
-            state.last_offset = max(state.last_offset, plan.event.message.offset)
-            state.watermark_ms = plan.watermark_ms
-            t.progress.put(plan.partition,
-                           [state.last_offset, state.watermark_ms, state.next_seq])
+        p = plan.partition
+        await t.windows.write(p, [*(([store, start], value) for (store, start), value
+                                    in plan.result.windows.items()),
+                                  *((key, None) for key in plan.expired_windows)])
+        await t.totals.write(p, plan.result.totals.items())
+        dedup: list[tuple[Any, Any]] = [([p, seq], None) for seq in plan.expired_segments]
+        if plan.segment is not None:
+            dedup.append(([p, plan.segment.seq],
+                          [plan.segment.watermark_ms, plan.segment.entries]))
+            state.next_seq = plan.segment.seq + 1
+        await t.dedup.write(p, dedup)
+        state.last_offset = max(state.last_offset, plan.event.message.offset)
+        state.watermark_ms = plan.watermark_ms
+        await t.progress.write(p, [(p, [state.last_offset, state.watermark_ms,
+                                        state.next_seq])])
         metrics.WINDOWS_EXPIRED.inc(len(plan.expired_windows))
-        metrics.WATERMARK.labels(str(plan.partition)).set(state.watermark_ms / 1000)
+        metrics.WATERMARK.labels(str(p)).set(state.watermark_ms / 1000)
         for event, reason in plan.invalid:
             await self._dead_letter(event, reason)
 

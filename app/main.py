@@ -7,8 +7,10 @@ with their own settings; the ``orderstats`` CLI uses :data:`app`, built from the
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Coroutine, TypeVar
 
 import faust
@@ -43,7 +45,8 @@ def faust_config(settings: Settings) -> dict:
     return dict(
         broker=settings.broker,
         store="rocksdb://",
-        datadir=settings.data_dir,
+        # One subdirectory per app id: tables of two deployments never share a RocksDB.
+        datadir=str(Path(settings.data_dir) / settings.app_id),
         topic_partitions=settings.partitions,
         topic_allow_declare=True,
         key_serializer="json",
@@ -103,6 +106,7 @@ def build_app(settings: Settings) -> Orderstats:
 
     @app.on_worker_init.connect
     def create_topics(app: faust.App, **kwargs: object) -> None:
+        Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)
         # Before the consumer subscribes: a topic created after the first assignment is only
         # noticed at the next metadata refresh (minutes), so the worker would sit idle.
         for name in (settings.orders_topic, settings.dlq_topic):
@@ -111,6 +115,13 @@ def build_app(settings: Settings) -> Orderstats:
                 raise SystemExit(f"topic {name} has {have} partitions but "
                                  f"ORDERSTATS_PARTITIONS={settings.partitions}; the tables' "
                                  "changelogs must match the source topic")
+
+    @app.task
+    async def trim_log_level() -> None:
+        # mode leaves the root logger at DEBUG and filters in the handlers, so every
+        # logger.debug() on the hot path (aiokafka, faust) still builds a LogRecord.
+        if not any(h.level == logging.DEBUG for h in logging.root.handlers):
+            logging.root.setLevel(max(logging.root.level, logging.INFO))
 
     cluster = Cluster(app, settings)
     reader = StatsReader(tables, settings, cluster.active_partitions)

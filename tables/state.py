@@ -1,18 +1,24 @@
 """The product's tables: RocksDB (rocksdict) stores, each backed by a compacted changelog topic.
 
-Values are orjson bytes (raw serializer) laid out as in :mod:`tables.aggregate`. Reads on the
-hot path and in the web view go straight to the partition's RocksDB through
-:class:`PartitionStore` (one multi-get per batch instead of one Faust lookup per key); writes
-always go through the Faust table so that every update reaches its changelog.
+Values are orjson bytes (raw serializer) laid out as in :mod:`tables.aggregate`.
+:class:`PartitionStore` reads and writes a table one partition at a time, in bulk: a batch's
+reads are one RocksDB multi-get, its writes one RocksDB WriteBatch plus one changelog record
+per key sent straight to Faust's producer. That is what ``table[key] = value`` does per key
+(RocksDB put, changelog send, persisted-offset bookkeeping), without Faust's per-record
+buffer task and without needing a current event (faust-streaming #497). Faust flushes this
+producer before it commits offsets, so a batch's changelog records are durable before the
+events they cover are committed; recovery, standbys and rebalancing stay Faust's own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import faust
 import orjson
+import rocksdict
+from faust.types import TP
 
 from app.settings import Settings
 
@@ -67,13 +73,39 @@ class PartitionStore:
                 continue
             yield orjson.loads(raw_key), orjson.loads(raw_value)
 
-    def put(self, key: Any, value: Any) -> None:
-        """Write through the Faust table (RocksDB + changelog); needs an event context."""
-        self.table[key] = orjson.dumps(value)
+    async def write(self, partition: int, items: Iterable[tuple[Any, Any]]) -> int:
+        """Put (value) or delete (None) keys of one partition: RocksDB and changelog.
 
-    def delete(self, key: Any) -> None:
-        """Delete through the Faust table (tombstone in the changelog); needs an event context."""
-        del self.table[key]
+        Returns the number of records sent. The changelog partition is the source
+        partition, as Faust's tables do, so recovery puts every key back where it belongs.
+        """
+        store = self.table.data
+        topic = self.table.changelog_topic.get_topic_name()
+        send = self.app.producer.send
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        last = None
+        sent = 0
+        for key, value in items:
+            raw_key = self.encode_key(key)
+            raw_value = None if value is None else orjson.dumps(value)
+            if raw_value is None:
+                batch.delete(raw_key)
+            else:
+                batch.put(raw_key, raw_value)
+            last = await send(topic, raw_key, raw_value, partition, None, None)
+            sent += 1
+        if last is None:
+            return 0
+        self._db(partition).write(batch)
+        tp = TP(topic, partition)
+
+        def persisted(fut: Any) -> None:
+            # Records of one partition are acked in order: the last ack covers the batch.
+            if not fut.cancelled() and fut.exception() is None:
+                store.set_persisted_offset(tp, fut.result().offset)
+
+        last.add_done_callback(persisted)
+        return sent
 
 
 @dataclass
