@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 
 import orjson
+import uvloop
 from faust.cli import option
 
 from app.generator import GeneratorConfig, OrderGenerator
@@ -77,6 +79,10 @@ async def generate(self: object, stores: int, rate: float, count: int, duration:
 
 
 def main() -> None:
+    # uvloop roughly halves the event loop's share of the hot path; Faust's ``-L aio``
+    # (the default) keeps whatever loop policy is installed.
+    if os.environ.get("ORDERSTATS_EVENT_LOOP", "uvloop") == "uvloop":
+        uvloop.install()
     app.main()
 
 

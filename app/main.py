@@ -7,7 +7,6 @@ with their own settings; the ``orderstats`` CLI uses :data:`app`, built from the
 from __future__ import annotations
 
 import asyncio
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,9 @@ from faust.types import TP
 from yarl import URL
 
 from agents.orders import OrderBatchProcessor
-from app.producing import ensure_topic
+from app.fastpath import (SCHEME, BatchStream, RawBytesSchema, SingleChannelConductor,
+                          tune_runtime)
+from app.producing import bootstrap_servers, ensure_topic
 from app.settings import Settings
 from app.web.queries import StatsReader
 from app.web.views import Cluster, register_views
@@ -43,7 +44,12 @@ def faust_config(settings: Settings) -> dict:
     """Faust settings derived from ours (see README, "Configuration")."""
     host = settings.advertised_host
     return dict(
-        broker=settings.broker,
+        # orderstats:// = Faust's aiokafka transport with the batch-draining consumer.
+        broker=";".join(SCHEME + "://" + host for host in
+                        bootstrap_servers(settings.broker).split(",")),
+        Stream=BatchStream,
+        TopicConductor=SingleChannelConductor,
+        Schema=RawBytesSchema,
         store="rocksdb://",
         # One subdirectory per app id: tables of two deployments never share a RocksDB.
         datadir=str(Path(settings.data_dir) / settings.app_id),
@@ -67,7 +73,8 @@ def faust_config(settings: Settings) -> dict:
         # commits keep the replay after a crash short.
         broker_commit_every=100_000,
         broker_commit_interval=1.0,
-        consumer_max_fetch_size=4 * 1024 * 1024,
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        broker_max_poll_records=10_000,
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         producer_linger_ms=5,
         producer_max_batch_size=1024 * 1024,
@@ -117,11 +124,8 @@ def build_app(settings: Settings) -> Orderstats:
                                  "changelogs must match the source topic")
 
     @app.task
-    async def trim_log_level() -> None:
-        # mode leaves the root logger at DEBUG and filters in the handlers, so every
-        # logger.debug() on the hot path (aiokafka, faust) still builds a LogRecord.
-        if not any(h.level == logging.DEBUG for h in logging.root.handlers):
-            logging.root.setLevel(max(logging.root.level, logging.INFO))
+    async def tune() -> None:
+        tune_runtime(app)
 
     cluster = Cluster(app, settings)
     reader = StatsReader(tables, settings, cluster.active_partitions)
