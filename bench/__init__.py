@@ -1,0 +1,1 @@
+"""The side-by-side benchmark (scripts/bench): every contender on the same pre-produced data."""
