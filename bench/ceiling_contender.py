@@ -11,17 +11,26 @@ import time
 from datetime import datetime
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.contender import ContenderArgs, write_result
 
 
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
 async def run(args: ContenderArgs) -> None:
-    consumer = AIOKafkaConsumer(args.topic, bootstrap_servers=args.broker, group_id=args.group,
-                                auto_offset_reset="earliest", enable_auto_commit=True,
+    # Manual assignment from the beginning: no group protocol, nothing but reading.
+    consumer = AIOKafkaConsumer(bootstrap_servers=args.broker, enable_auto_commit=False,
                                 max_partition_fetch_bytes=16 * 1024 * 1024,
                                 fetch_max_bytes=64 * 1024 * 1024)
     await consumer.start()
+    tps = [TopicPartition(args.topic, p) for p in sorted(
+        consumer.partitions_for_topic(args.topic) or await _partitions(consumer, args.topic))]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
     windows: dict[tuple[str, int], list[int]] = {}
     seen = 0
     first = 0.0
@@ -41,7 +50,7 @@ async def run(args: ContenderArgs) -> None:
                     else:
                         w[0] += 1
                         w[1] += doc["total"]
-                seen += sum(len(r) for r in batches.values())
+                seen += len(records)
     finally:
         done = time.time()
         await consumer.stop()

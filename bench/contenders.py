@@ -1,0 +1,128 @@
+"""Running each contender on the dataset and measuring it as a whole process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from bench.dataset import Dataset, Windows, diff_windows
+from bench.worker import WorkerProcess
+
+PEERS = {
+    "ceiling": "bench.ceiling_contender",
+    "naive-faust": "bench.naive_faust_contender",
+    "quix": "bench.quix_contender",
+}
+CONTENDERS = ("ceiling", "naive-faust", "quix", "orderstats")
+
+
+@dataclass
+class Measurement:
+    contender: str
+    events: int
+    seconds: float  # first event consumed -> last event consumed
+    events_per_s: float
+    peak_rss_mb: float
+    cpu_s: float
+    correct: bool
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "problems": self.problems[:5]}
+
+
+def _measure(name: str, data: Dataset, first: float, done: float, rusage: object,
+             windows: Windows) -> Measurement:
+    problems = diff_windows(data.truth, windows)
+    seconds = max(done - first, 1e-9)
+    return Measurement(name, data.events, seconds, data.events / seconds,
+                       rusage.ru_maxrss / 1024, rusage.ru_utime + rusage.ru_stime,
+                       not problems, problems)
+
+
+def run_peer(name: str, broker: str, data: Dataset, work: Path, timeout: float) -> Measurement:
+    """A contender script: it consumes ``data.events`` events, writes its result, exits."""
+    out = work / f"{name}-{uuid.uuid4().hex[:6]}.json"
+    state = work / f"state-{out.stem}"
+    cmd = [sys.executable, "-m", PEERS[name], "--broker", broker, "--topic", data.topic,
+           "--group", f"bench-{out.stem}", "--expected", str(data.events), "--out", str(out),
+           "--state-dir", str(state)]
+    with open(work / f"{out.stem}.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            pid, status, rusage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.05)
+    if not out.exists():
+        return Measurement(name, data.events, 0, 0, rusage.ru_maxrss / 1024,
+                           rusage.ru_utime + rusage.ru_stime, False,
+                           [f"no result (exit status {status}), see {work}/{out.stem}.log"])
+    result = orjson.loads(out.read_bytes())
+    return _measure(name, data, result["first_event_at"], result["done_at"], rusage,
+                    result["windows"])
+
+
+async def _api_windows(url: str, stores: list[str]) -> Windows:
+    out: Windows = {}
+    sem = asyncio.Semaphore(16)
+    async with aiohttp.ClientSession() as session:
+        async def one(store: str) -> None:
+            async with sem, session.get(f"{url}/api/stores/{store}",
+                                        params={"limit": "10000"}) as resp:
+                if resp.status == 200:
+                    body = await resp.json()
+                    out[store] = {w["start"]: [w["orders"], w["revenue"]]
+                                  for w in body["windows"]}
+        await asyncio.gather(*(one(s) for s in stores))
+    return out
+
+
+def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float) -> Measurement:
+    """orderstats as shipped: a worker process; results read back through its live API."""
+    name = f"bench-os-{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "ORDERSTATS_BROKER": f"kafka://{broker}", "ORDERSTATS_APP_ID": name,
+           "ORDERSTATS_ORDERS_TOPIC": data.topic, "ORDERSTATS_DLQ_TOPIC": f"{name}-dlq"}
+    worker = WorkerProcess(env, work / name).start(loglevel="warn")
+    try:
+        worker.wait_ready(timeout=120)
+        # Timed from readiness (partitions assigned, consumption starting): a little
+        # stricter than the peers, which start their clock at their first event.
+        first, done = time.time(), 0.0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            n = worker.processed()
+            now = time.time()
+            if n >= data.events:
+                done = now
+                break
+            time.sleep(0.02)
+        windows = asyncio.run(_api_windows(worker.url, sorted(data.truth)))
+    finally:
+        worker.stop()
+    if not done:
+        return Measurement("orderstats", data.events, 0, 0, worker.rusage.ru_maxrss / 1024,
+                           0, False, ["did not finish in time"])
+    return _measure("orderstats", data, first, done, worker.rusage, windows)
+
+
+def run_contender(name: str, broker: str, data: Dataset, work: Path,
+                  timeout: float = 900) -> Measurement:
+    if name == "orderstats":
+        return run_orderstats(broker, data, work, timeout)
+    return run_peer(name, broker, data, work, timeout)

@@ -1,0 +1,49 @@
+"""The benchmark's fixed, seeded dataset: produced once to a fresh topic, with its truth."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from app.generator import GeneratorConfig, OrderGenerator
+from app.producing import ensure_topic, print_progress, produce
+
+Windows = dict[str, dict[str, list[int]]]  # store -> window start (ISO) -> [orders, revenue]
+
+
+@dataclass
+class Dataset:
+    topic: str
+    events: int
+    stores: int
+    truth: Windows
+
+
+def produce_dataset(broker: str, topic: str, events: int, stores: int, seed: int,
+                    partitions: int = 8, span_s: int = 3600) -> Dataset:
+    """Valid orders only (every contender must count all of them), created over the last
+    ``span_s`` seconds, Zipf-skewed over ``stores``."""
+    gen = OrderGenerator(GeneratorConfig(stores=stores, seed=seed))
+    now_ms = int(time.time() * 1000)
+
+    async def run() -> None:
+        await ensure_topic(broker, topic, partitions)
+        await produce(broker, topic, gen.events(events, now_ms - span_s * 1000, span_s * 1000,
+                                                now_ms), progress=print_progress)
+
+    asyncio.run(run())
+    truth = {store: {start: [w["orders"], w["revenue"]] for start, w in s["windows"].items()}
+             for store, s in gen.truth.stores.items()}
+    return Dataset(topic, events, stores, truth)
+
+
+def diff_windows(truth: Windows, got: Windows) -> list[str]:
+    """Differences between a contender's windows and the truth (empty = correct)."""
+    problems = []
+    for store in sorted(set(truth) | set(got)):
+        want, have = truth.get(store, {}), got.get(store, {})
+        for start in sorted(set(want) | set(have)):
+            if want.get(start) != have.get(start):
+                problems.append(f"{store} {start}: got {have.get(start)} want {want.get(start)}")
+    return problems

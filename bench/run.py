@@ -1,0 +1,89 @@
+"""The benchmark: one broker, one pre-produced dataset, every contender, correctness checked.
+
+    scripts/bench [--events 200000 | --full] [--repeat 3] [--contenders ...]
+
+Prints a markdown table (ratios measured side by side within each repetition, medians and
+spreads across repetitions) and writes it with the raw figures to bench-results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from app.producing import bootstrap_servers
+from bench.contenders import CONTENDERS, run_contender
+from bench.dataset import produce_dataset
+from bench.phases import latency, recovery
+from bench.report import machine, markdown, summarize
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--broker", default="kafka://127.0.0.1:9092")
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--full", action="store_true", help="1,000,000 events")
+    p.add_argument("--stores", type=int, default=1000)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
+    p.add_argument("--latency-rates", type=int, nargs="*", default=[5000, 20000])
+    p.add_argument("--latency-seconds", type=float, default=15)
+    p.add_argument("--recovery-events", type=int, default=1_000_000,
+                   help="events of state for the recovery/replay run (0 = skip)")
+    p.add_argument("--out", type=Path, default=Path("bench-results"))
+    a = p.parse_args()
+    events = 1_000_000 if a.full else a.events
+    broker = bootstrap_servers(a.broker).split(",")[0]
+    work = Path(tempfile.mkdtemp(prefix="orderstats-bench-"))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+
+    print(f"producing {events:,} orders over {a.stores:,} stores to bench-{stamp}...",
+          flush=True)
+    data = produce_dataset(broker, f"bench-{stamp}", events, a.stores, a.seed)
+    runs = []
+    for rep in range(a.repeat):
+        run = {}
+        for name in a.contenders:
+            m = run_contender(name, broker, data, work)
+            print(f"  run {rep + 1}/{a.repeat} {name:12s} {m.events_per_s:>9,.0f} ev/s  "
+                  f"rss {m.peak_rss_mb:6.0f} MB  cpu {m.cpu_s:6.1f} s  "
+                  f"{'exact' if m.correct else 'WRONG'}", flush=True)
+            run[name] = m
+        runs.append(run)
+    meta = {"events": events, "stores": a.stores, "partitions": 8, "repeat": a.repeat,
+            "machine": machine(), "topic": data.topic}
+    summary = summarize(runs)
+    result = {"meta": meta, "summary": summary,
+              "runs": [{k: m.to_json() for k, m in r.items()} for r in runs]}
+    if a.latency_rates:
+        result["latency"] = latency(broker, work, a.latency_rates, a.latency_seconds, a.stores)
+    if a.recovery_events:
+        result["recovery"] = recovery(broker, work, a.recovery_events, a.stores)
+
+    table = markdown(summary, meta)
+    extra = []
+    for lat in result.get("latency", []):
+        extra.append(f"- end-to-end latency at {lat['offered_per_s']:,}/s offered: p50 "
+                     f"{lat['p50_s'] * 1000:.0f} ms, p99 {lat['p99_s'] * 1000:.0f} ms "
+                     f"({lat['probes']} probes)")
+    if "recovery" in result:
+        r = result["recovery"]
+        extra.append(f"- restart with {r['events']:,} events of state: "
+                     f"{r['restart_with_local_state_s']:.1f} s to ready with local RocksDB, "
+                     f"{r['restart_from_changelogs_s']:.1f} s rebuilt from changelogs; "
+                     f"replay with state kept {r['replay_events_per_s']:,.0f} events/s")
+    text = table + ("\n\n" + "\n".join(extra) if extra else "")
+    a.out.mkdir(exist_ok=True)
+    (a.out / f"bench-{stamp}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    (a.out / f"bench-{stamp}.md").write_text(text + "\n")
+    print("\n" + text)
+    print(f"\nwritten: {a.out}/bench-{stamp}.md and .json")
+
+
+if __name__ == "__main__":
+    main()
