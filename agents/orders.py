@@ -22,7 +22,7 @@ import orjson
 from faust.types import TP, EventT
 
 from app import metrics
-from app.events import InvalidOrder, decode_order
+from app.events import InvalidOrder, Order, decode_order
 from app.settings import Settings
 from tables.aggregate import Applied, BatchResult, apply_batch, window_keys
 from tables.dedup import DedupIndex, Segment, Verdict
@@ -82,9 +82,12 @@ class OrderBatchProcessor:
         state = self.partitions.get(partition)
         if state is None:
             last, watermark, seq = self.tables.progress.get(partition, partition) or (-1, 0, 0)
-            dedup = DedupIndex(self.settings.dedup_horizon_s * 1000)
-            dedup.load(Segment(key[1], value[0], [tuple(e) for e in value[1]])
-                       for key, value in self.tables.dedup.items(partition))
+            dedup = DedupIndex(self.settings.dedup_horizon_s * 1000,
+                               self.tables.dedup.local_keys(partition))
+            indexed = dedup.catch_up(Segment(key[1], value[0], value[1])
+                                     for key, value in self.tables.dedup.items(partition))
+            log.info("partition %s: resuming after offset %s, %s dedup segments (%s ids "
+                     "re-indexed)", partition, last, len(dedup.live), indexed)
             state = self.partitions[partition] = PartitionState(last, watermark, seq, dedup)
         return state
 
@@ -116,14 +119,16 @@ class OrderBatchProcessor:
         watermark = state.watermark_ms
         duplicates = 0
         max_time = now_ms + MAX_FUTURE_MS
+        decoded: list[tuple[int, Order]] = []
         for event in events:
             offset = event.message.offset
             try:
-                order = decode_order(event.message.value, max_time)
+                decoded.append((offset, decode_order(event.message.value, max_time)))
             except InvalidOrder as exc:
                 if offset > state.last_offset:  # a replayed bad event was dead-lettered before
                     invalid.append((event, str(exc)))
-                continue
+        state.dedup.prefetch((order.store_id, order.order_id) for _, order in decoded)
+        for offset, order in decoded:
             verdict = state.dedup.check(order.store_id, order.order_id, offset)
             if verdict is Verdict.DUPLICATE:
                 duplicates += offset > state.last_offset
@@ -139,7 +144,9 @@ class OrderBatchProcessor:
         result = apply_batch(accepted, windows, totals, size, cutoff)
 
         segment = state.dedup.seal(state.next_seq, watermark)
-        expired_segments = state.dedup.expire(watermark)
+        expired_segments = state.dedup.expire(watermark, lambda seq: [
+            tuple(e) for e in (self.tables.dedup.get(partition, [partition, seq]) or
+                               (0, []))[1]])
         metrics.EVENTS.labels("counted").inc(result.counted - result.late)
         metrics.EVENTS.labels("late").inc(result.late)
         metrics.EVENTS.labels("replayed").inc(result.replayed)

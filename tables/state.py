@@ -28,6 +28,26 @@ PROGRESS = "progress"  # key partition              value [last offset, watermar
 DEDUP = "dedup"  # key [partition, seq]             value [watermark ms, [[store, order, offset]]]
 
 OFFSET_KEY = b"__faust\0offset__"  # Faust's own bookkeeping key inside every partition DB
+LOCAL_PREFIX = b"\x00"  # local-only derived keys (never JSON, never in the changelog)
+
+
+class LocalKeys:
+    """Raw, local-only keys in one partition's RocksDB (see tables.dedup.IndexStore)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        return self.db.get(keys) if keys else []
+
+    def apply(self, puts: dict[bytes, bytes], deletes: Iterable[bytes]) -> None:
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in puts.items():
+            batch.put(key, value)
+        for key in deletes:
+            batch.delete(key)
+        if len(batch):
+            self.db.write(batch)
 
 
 class PartitionStore:
@@ -43,6 +63,9 @@ class PartitionStore:
     def _db(self, partition: int) -> Any:
         # Faust's rocksdb Store keeps one DB per partition; this is its (private) accessor.
         return self.table.data._db_for_partition(partition)
+
+    def local_keys(self, partition: int) -> LocalKeys:
+        return LocalKeys(self._db(partition))
 
     def raw_keys(self, partition: int, from_key: bytes | None = None) -> Iterator[bytes]:
         """Encoded keys of one partition in RocksDB order, optionally from ``from_key`` on."""
@@ -69,7 +92,7 @@ class PartitionStore:
     def items(self, partition: int) -> Iterator[tuple[Any, Any]]:
         """All (key, value) pairs stored for one partition, decoded."""
         for raw_key, raw_value in self._db(partition).items():
-            if raw_key == OFFSET_KEY or raw_value is None:
+            if raw_key == OFFSET_KEY or raw_key.startswith(LOCAL_PREFIX) or raw_value is None:
                 continue
             yield orjson.loads(raw_key), orjson.loads(raw_value)
 
