@@ -14,7 +14,6 @@ from typing import Any, Coroutine, TypeVar
 
 import faust
 from faust.types import TP
-from yarl import URL
 
 from agents.orders import OrderBatchProcessor
 from app.fastpath import (SCHEME, BatchStream, RawBytesSchema, SingleChannelConductor,
@@ -40,10 +39,10 @@ class Orderstats:
     processor: OrderBatchProcessor
 
 
-def faust_config(settings: Settings) -> dict:
+def faust_config(settings: Settings, epoch: int = 1) -> dict:
     """Faust settings derived from ours (see README, "Configuration")."""
-    host = settings.advertised_host
     return dict(
+        version=epoch,  # see app.epoch: a rebuild moves to fresh changelogs and local state
         # orderstats:// = Faust's aiokafka transport with the batch-draining consumer.
         broker=";".join(SCHEME + "://" + host for host in
                         bootstrap_servers(settings.broker).split(",")),
@@ -57,10 +56,11 @@ def faust_config(settings: Settings) -> dict:
         topic_allow_declare=True,
         key_serializer="json",
         value_serializer="raw",
+        # Faust derives the URL other workers use (canonical_url) from web_host and
+        # web_port, so ``orderstats worker --web-port`` moves both.
         web_bind=settings.web_bind,
-        web_host=host,
+        web_host=settings.advertised_host,
         web_port=settings.web_port,
-        canonical_url=URL(f"http://{host}:{settings.web_port}"),
         web_stats_enabled=False,
         web_graph_enabled=False,
         table_standby_replicas=settings.standby_replicas,
@@ -90,8 +90,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def build_app(settings: Settings) -> Orderstats:
-    app = faust.App(settings.app_id, **faust_config(settings))
+def build_app(settings: Settings, epoch: int = 1) -> Orderstats:
+    app = faust.App(settings.app_id, **faust_config(settings, epoch))
     # internal=True: Faust creates the topics (with our partition count) when absent.
     orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw",
@@ -132,6 +132,3 @@ def build_app(settings: Settings) -> Orderstats:
     register_views(app, reader, cluster, settings)
     return Orderstats(app, settings, orders, dlq, tables, processor)
 
-
-orderstats = build_app(Settings.from_env())
-app = orderstats.app

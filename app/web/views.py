@@ -16,14 +16,16 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 import faust
 import orjson
+from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.metrics import REGISTRY
 from app.settings import Settings
+from app.timefmt import format_iso_ms
 from app.web.params import ApiError, choice_param, int_param, store_id_param, time_param
 from app.web.queries import StatsReader
-from tables.state import TOTALS
+from tables.state import PROGRESS, TOTALS
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,21 @@ class Cluster:
         topic = self.settings.orders_topic
         return sorted(tp.partition for tp in self.app.assignor.assigned_actives()
                       if tp.topic == topic)
+
+    def standby_partitions(self) -> list[int]:
+        # Standbys are changelog partitions; the progress table's stand for the partition.
+        topic = f"{self.app.conf.id}-{PROGRESS}-changelog"
+        return sorted(tp.partition for tp in self.app.assignor.assigned_standbys()
+                      if tp.topic == topic)
+
+    def log_end(self, partition: int) -> int | None:
+        try:
+            return self.app.consumer.highwater(TP(self.settings.orders_topic, partition))
+        except Exception:  # not assigned here (any more): unknown, not an error
+            return None
+
+    def recovering(self) -> bool:
+        return bool(self.app.in_recovery) or not self.app.tables.recovery.completed.is_set()
 
     def ready(self) -> bool:
         return (not self.app.rebalancing
@@ -191,8 +208,26 @@ def register_views(app: faust.App, reader: StatsReader, cluster: Cluster,
             limit = int_param(request.query, "limit", 100, 1, 100_000)
             if not cluster.ready():
                 raise ApiError(503, "not_ready", "worker is recovering or rebalancing, retry")
-            parts = await gather_parts(cluster, reader)
+            parts = await fan_out(cluster, "/api/_local/stores", reader.local_stores)
             return json_response(self, merge_parts(parts, settings, sort, limit))
+
+    @app.page("/api/_local/status")
+    class LocalStatusView(View):
+        """Internal: this worker's partitions, lag, watermarks and recovery state."""
+
+        @api
+        async def get(self, request: Request) -> Response:
+            return json_response(self, local_status(cluster, reader))
+
+    @app.page("/api/cluster")
+    class ClusterView(View):
+        """Every worker: its partitions (active, standby), lag, watermark, recovery."""
+
+        @api
+        async def get(self, request: Request) -> Response:
+            statuses = await fan_out(cluster, "/api/_local/status",
+                                     lambda: local_status(cluster, reader))
+            return json_response(self, merge_cluster(statuses, settings))
 
     @app.page("/health")
     class HealthView(View):
@@ -229,21 +264,59 @@ def register_views(app: faust.App, reader: StatsReader, cluster: Cluster,
             return self.html(dashboard)
 
 
-async def gather_parts(cluster: Cluster, reader: StatsReader) -> dict[str, Any]:
-    """Ask every worker for its partitions; a worker that fails is recorded, not hidden."""
+async def fan_out(cluster: Cluster, path: str, local: Callable[[], Any]) -> dict[str, Any]:
+    """Ask every worker; a worker that fails is recorded as such, not hidden."""
     results: dict[str, Any] = {}
 
     async def ask(url: str) -> None:
         if url == cluster.self_url():
-            results[url] = reader.local_stores()
+            results[url] = local()
             return
         try:
-            results[url] = await cluster.fetch_json(url + "/api/_local/stores")
+            results[url] = await cluster.fetch_json(url + path)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             results[url] = {"error": f"{type(exc).__name__}: {exc}"}
 
     await asyncio.gather(*(ask(url) for url in cluster.peers()))
     return results
+
+
+def local_status(cluster: Cluster, reader: StatsReader) -> dict[str, Any]:
+    """This worker: its partitions (active, standby), their lag and watermark, recovery."""
+    active, standby = cluster.active_partitions(), cluster.standby_partitions()
+    progress = reader.progress(sorted(set(active) | set(standby)))
+    partitions = {}
+    for p in sorted(set(active) | set(standby)):
+        last, watermark = (progress[p][0], progress[p][1]) if p in progress else (-1, 0)
+        end = cluster.log_end(p) if p in active else None
+        partitions[str(p)] = {
+            "role": "active" if p in active else "standby",
+            "last_offset": last, "log_end": end,
+            "lag": None if end is None else max(0, end - (last + 1)),
+            "watermark": format_iso_ms(watermark) if watermark else None}
+    return {"url": cluster.self_url(), "ready": cluster.ready(),
+            "recovering": cluster.recovering(), "active": active, "standby": standby,
+            "partitions": partitions}
+
+
+def merge_cluster(statuses: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    owners: dict[int, dict[str, Any]] = {p: {"active": None, "standby": []}
+                                          for p in range(settings.partitions)}
+    for url, st in sorted(statuses.items()):
+        if "error" in st:
+            continue
+        for p, info in st["partitions"].items():
+            entry = owners[int(p)]
+            if info["role"] == "active":
+                entry.update(active=url, lag=info["lag"], last_offset=info["last_offset"],
+                             log_end=info["log_end"], watermark=info["watermark"])
+            else:
+                entry["standby"].append(url)
+    unowned = sorted(p for p, e in owners.items() if e["active"] is None)
+    return {"workers": [{"url": url, **st} for url, st in sorted(statuses.items())],
+            "partitions": {str(p): e for p, e in owners.items()},
+            "complete": not unowned, "unowned_partitions": unowned,
+            "total_lag": sum(e.get("lag") or 0 for e in owners.values())}
 
 
 def merge_parts(parts: dict[str, Any], settings: Settings, sort: str,
