@@ -15,7 +15,7 @@ import orjson
 from bench.worker import ORDERSTATS, WorkerProcess, free_port, http_json
 from bench.worker import wait_for as bench_wait_for
 
-__all__ = ["Deployment", "WorkerProcess", "assert_matches_truth", "free_port", "http_json",
+__all__ = ["ORDERSTATS", "Deployment", "WorkerProcess", "assert_matches_truth", "free_port", "http_json",
            "wait_for"]
 
 ROOT = Path(__file__).resolve().parent.parent
