@@ -99,6 +99,8 @@ class OrderBatchProcessor:
         now_ms = int(time.time() * 1000)
         plans = [self._plan(p, evs, now_ms) for p, evs in groups.items()]
         try:
+            # A rebalance waits for this batch (stream_wait_empty), so every partition
+            # planned here is still ours and open until the batch is acked.
             for plan in plans:
                 await self._write(plan)
         except BaseException:

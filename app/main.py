@@ -79,7 +79,8 @@ def faust_config(settings: Settings, epoch: int = 1) -> dict:
         producer_linger_ms=5,
         producer_max_batch_size=1024 * 1024,
         producer_acks=-1,
-        stream_wait_empty=False,
+        # A rebalance waits for the batch in flight, so partitions are not closed under it.
+        stream_wait_empty=True,
         consumer_auto_offset_reset="earliest",
     )
 

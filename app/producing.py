@@ -32,8 +32,13 @@ async def ensure_topic(broker_url: str, topic: str, partitions: int) -> int:
             await admin.create_topics([NewTopic(topic, partitions, 1)])
         except TopicAlreadyExistsError:
             pass
-        described = await admin.describe_topics([topic])
-        return len(described[0]["partitions"])
+        # A just-created topic can be described before its partitions are: ask again.
+        for _ in range(100):
+            described = await admin.describe_topics([topic])
+            if described and described[0]["partitions"]:
+                return len(described[0]["partitions"])
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {topic} still has no partitions 10 s after creation")
     finally:
         await admin.close()
 

@@ -5,7 +5,9 @@ queue get, the buffering processor, and an ``asyncio.Event`` handshake per event
 takes whatever the queue holds in one go and waits only when it is empty. Per event it does
 what the stock iterator does for acking: track the message as unacked, skip (and ack) events
 of a stale consumer generation, and ack every event once the batch body has finished, so
-Faust's offset commits are unchanged. Sensors still run when any are installed.
+Faust's offset commits are unchanged. Like the stock iterator (whose queue get blocks on
+flow control), it takes nothing while a rebalance has flow control suspended: an event
+taken then would be skipped and acked, and its offset committed unprocessed. Sensors still run when any are installed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ class BatchStream(Stream):
             while not self.should_stop:
                 deadline = loop.time() + timeout if timeout else None
                 while len(events) < max_:
+                    if not app.flow_control.is_active():
+                        # A rebalance is under way: take nothing more (the stock iterator
+                        # blocks in the queue's get here). What we hold is processed and
+                        # acked before Faust commits; what waits in the queue is dropped on
+                        # resume and fetched again from the committed offsets.
+                        if events:
+                            break
+                        await app.flow_control.acquire()
+                        continue
                     available = queue.qsize()
                     if available:
                         items = [queue.get_nowait()

@@ -83,17 +83,17 @@ def test_stats_are_exact_and_survive_stop_replay_and_kill(deployment: Deployment
     reset_to_earliest(deployment)
     worker = deployment.worker(index=1)
     worker.wait_ready()
-    merged = merge_truths(deployment, tmp_path)
+    merged = merge_truths(tmp_path, ("truth1.json", "truth2.json"))
     assert_matches_truth(worker.url, merged)
     assert worker.stop() == 0
 
 
-def merge_truths(dep: Deployment, tmp_path) -> dict:
-    """Ground truth of both generator runs (seeds 1 and 2 share no order ids)."""
+def merge_truths(tmp_path, names) -> dict:
+    """Ground truth of several generator runs (different seeds share no order ids)."""
     import orjson
 
     out: dict = {"stores": {}}
-    for name in ("truth1.json", "truth2.json"):
+    for name in names:
         truth = orjson.loads((tmp_path / name).read_bytes())
         for store_id, s in truth["stores"].items():
             m = out["stores"].setdefault(store_id, {"totals": dict.fromkeys(
