@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import psutil
 
 from bench.dataset import Dataset, Windows, diff_windows
 from bench.worker import WorkerProcess
@@ -40,13 +42,37 @@ class Measurement:
         return {**asdict(self), "problems": self.problems[:5]}
 
 
+class PeakRss:
+    """Samples a process's RSS every 50 ms. (``ru_maxrss`` of a forked child starts at the
+    parent's high-water mark, so it would report this runner's memory, not the child's.)"""
+
+    def __init__(self, pid: int) -> None:
+        self.peak = 0
+        self._proc = psutil.Process(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self._proc.memory_info().rss)
+            except psutil.Error:
+                return
+            self._stop.wait(0.05)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20
+
+
 def _measure(name: str, data: Dataset, first: float, done: float, rusage: object,
-             windows: Windows) -> Measurement:
+             peak_mb: float, windows: Windows) -> Measurement:
     problems = diff_windows(data.truth, windows)
     seconds = max(done - first, 1e-9)
-    return Measurement(name, data.events, seconds, data.events / seconds,
-                       rusage.ru_maxrss / 1024, rusage.ru_utime + rusage.ru_stime,
-                       not problems, problems)
+    return Measurement(name, data.events, seconds, data.events / seconds, peak_mb,
+                       rusage.ru_utime + rusage.ru_stime, not problems, problems)
 
 
 def run_peer(name: str, broker: str, data: Dataset, work: Path, timeout: float) -> Measurement:
@@ -59,6 +85,7 @@ def run_peer(name: str, broker: str, data: Dataset, work: Path, timeout: float) 
     with open(work / f"{out.stem}.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+    rss = PeakRss(proc.pid)
     deadline = time.monotonic() + timeout
     while True:
         pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
@@ -69,12 +96,13 @@ def run_peer(name: str, broker: str, data: Dataset, work: Path, timeout: float) 
             pid, status, rusage = os.wait4(proc.pid, 0)
             break
         time.sleep(0.05)
+    peak_mb = rss.stop()
     if not out.exists():
-        return Measurement(name, data.events, 0, 0, rusage.ru_maxrss / 1024,
+        return Measurement(name, data.events, 0, 0, peak_mb,
                            rusage.ru_utime + rusage.ru_stime, False,
                            [f"no result (exit status {status}), see {work}/{out.stem}.log"])
     result = orjson.loads(out.read_bytes())
-    return _measure(name, data, result["first_event_at"], result["done_at"], rusage,
+    return _measure(name, data, result["first_event_at"], result["done_at"], rusage, peak_mb,
                     result["windows"])
 
 
@@ -99,6 +127,7 @@ def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float) -> Me
     env = {**os.environ, "ORDERSTATS_BROKER": f"kafka://{broker}", "ORDERSTATS_APP_ID": name,
            "ORDERSTATS_ORDERS_TOPIC": data.topic, "ORDERSTATS_DLQ_TOPIC": f"{name}-dlq"}
     worker = WorkerProcess(env, work / name).start(loglevel="warn")
+    rss = PeakRss(worker.proc.pid)
     try:
         worker.wait_ready(timeout=120)
         # Timed from readiness (partitions assigned, consumption starting): a little
@@ -114,11 +143,12 @@ def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float) -> Me
             time.sleep(0.02)
         windows = asyncio.run(_api_windows(worker.url, sorted(data.truth)))
     finally:
+        peak_mb = rss.stop()
         worker.stop()
     if not done:
-        return Measurement("orderstats", data.events, 0, 0, worker.rusage.ru_maxrss / 1024,
-                           0, False, ["did not finish in time"])
-    return _measure("orderstats", data, first, done, worker.rusage, windows)
+        return Measurement("orderstats", data.events, 0, 0, peak_mb, 0, False,
+                           ["did not finish in time"])
+    return _measure("orderstats", data, first, done, worker.rusage, peak_mb, windows)
 
 
 def run_contender(name: str, broker: str, data: Dataset, work: Path,

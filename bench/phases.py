@@ -18,6 +18,7 @@ from app.generator import GeneratorConfig, OrderGenerator
 from app.offsets import commit_offsets, log_bounds
 from app.producing import ensure_topic
 from app.timefmt import format_iso_ms
+from bench.contenders import PeakRss
 from bench.dataset import produce_dataset
 from bench.worker import WorkerProcess, wait_for
 
@@ -125,12 +126,12 @@ def recovery(broker: str, work: Path, events: int, stores: int) -> dict:
     asyncio.run(commit_offsets(f"kafka://{broker}", name, name,
                                {p: lo for p, (lo, _hi) in bounds.items()}))
     worker = WorkerProcess(env, data_dir).start("warn")
+    rss = PeakRss(worker.proc.pid)
     worker.wait_ready()
     started = time.monotonic()
     wait_for(lambda: worker.processed() >= events, 900, 0.05, "the replay")
     out["replay_events_per_s"] = events / (time.monotonic() - started)
-    out["peak_rss_mb_after_replay"] = None
+    out["peak_rss_mb_during_replay"] = rss.stop()
     worker.stop()
-    out["peak_rss_mb_after_replay"] = worker.rusage.ru_maxrss / 1024
     print(f"  recovery: {out}", flush=True)
     return out
