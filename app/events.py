@@ -54,19 +54,23 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
 
 
 def _item_count(items: Any) -> int:
-    if not isinstance(items, list):
+    """Sum of quantities, checking every item (inlined checks: this runs per item)."""
+    if type(items) is not list:
         raise InvalidOrder("items must be a list")
     if len(items) > MAX_ITEMS:
         raise InvalidOrder(f"items has {len(items)} entries, more than {MAX_ITEMS}")
     count = 0
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             raise InvalidOrder(f"items[{i}] must be an object")
-        sku = item.get("sku")
-        if not isinstance(sku, str) or not sku:
+        sku, qty, price = item.get("sku"), item.get("qty"), item.get("unit_price")
+        if type(sku) is not str or not sku:
             raise InvalidOrder(f"items[{i}].sku must be a non-empty string")
-        count += _int(item.get("qty"), f"items[{i}].qty", 1, MAX_QTY)
-        _int(item.get("unit_price"), f"items[{i}].unit_price", 0, MAX_MONEY)
+        if type(qty) is not int or not 1 <= qty <= MAX_QTY:
+            _int(qty, f"items[{i}].qty", 1, MAX_QTY)
+        if type(price) is not int or not 0 <= price <= MAX_MONEY:
+            _int(price, f"items[{i}].unit_price", 0, MAX_MONEY)
+        count += qty
     return count
 
 

@@ -16,8 +16,7 @@ import faust
 from faust.types import TP
 
 from agents.orders import OrderBatchProcessor
-from app.fastpath import (SCHEME, BatchStream, RawBytesSchema, SingleChannelConductor,
-                          tune_runtime)
+from app.fastpath import SCHEME, BatchStream, RawBytesSchema, tune_runtime
 from app.producing import bootstrap_servers, ensure_topic
 from app.settings import Settings
 from app.web.queries import StatsReader
@@ -47,7 +46,6 @@ def faust_config(settings: Settings, epoch: int = 1) -> dict:
         broker=";".join(SCHEME + "://" + host for host in
                         bootstrap_servers(settings.broker).split(",")),
         Stream=BatchStream,
-        TopicConductor=SingleChannelConductor,
         Schema=RawBytesSchema,
         store="rocksdb://",
         # One subdirectory per app id: tables of two deployments never share a RocksDB.

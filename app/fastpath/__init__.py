@@ -10,7 +10,7 @@ through a documented plug-in point and keeps Faust's agents, acks and offset com
   broker URL scheme) races a fetched *batch* against a rebalance, not each message.
 * :mod:`app.fastpath.stream`: the ``Stream`` setting; ``take_events`` drains the channel's
   queue in bulk and acks every event after the batch body, as the stock one does.
-* :mod:`app.fastpath.conductor` (``TopicConductor`` setting) and :mod:`app.fastpath.schema`
+* :mod:`app.fastpath.conductor` (the transport's ``Conductor``) and :mod:`app.fastpath.schema`
   (``Schema`` setting): deliver a raw-bytes message to its one stream without the lock,
   flow-control and codec-registry work the general case needs.
 * :func:`tune_runtime`: drops Faust's in-memory Monitor sensor (we publish our own metrics),

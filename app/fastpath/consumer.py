@@ -16,6 +16,8 @@ from faust.transport import drivers
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
+from app.fastpath.conductor import SingleChannelConductor
+
 SCHEME = "orderstats"  # broker URLs ``orderstats://host:port`` select this transport
 YIELD_EVERY = 1000
 
@@ -76,7 +78,10 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
 
 
 class BatchDrainTransport(aiokafka_driver.Transport):
+    """Faust's aiokafka transport with our consumer and conductor (transport attributes)."""
+
     Consumer = BatchDrainConsumer
+    Conductor = SingleChannelConductor
 
 
 drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:BatchDrainTransport"
