@@ -59,6 +59,8 @@ def test_stats_are_exact_and_survive_stop_replay_and_kill(deployment: Deployment
     revenues = [s["totals"]["revenue"] for s in body["stores"]]
     assert revenues == sorted(revenues, reverse=True) and len(revenues) == 5
 
+    check_api_contract(worker.url, truth)
+
     # A clean stop exits 0; re-reading the whole topic with the state kept changes nothing.
     assert worker.stop() == 0
     reset_to_earliest(deployment)
@@ -106,3 +108,28 @@ def merge_truths(tmp_path, names) -> dict:
                 for k, v in w.items():
                     mw[k] += v
     return out
+
+
+def check_api_contract(url: str, truth: dict) -> None:
+    """Shapes, the window-range route, and 4xx JSON errors for bad parameters."""
+    store_id, store = max(truth["stores"].items(), key=lambda kv: len(kv[1]["windows"]))
+    starts = sorted(store["windows"])
+    status, body = http_json(f"{url}/api/stores/{store_id}?limit=3")
+    assert status == 200
+    assert set(body) == {"store_id", "window_size_s", "current", "windows", "totals", "as_of"}
+    assert [w["start"] for w in body["windows"]] == starts[::-1][:3]  # newest first
+    assert body["as_of"]["watermark"].endswith("Z") and body["as_of"]["offsets"]
+    lo, hi = starts[2], starts[7]
+    status, body = http_json(f"{url}/api/stores/{store_id}/windows?from={lo}&to={hi}")
+    assert status == 200
+    assert [w["start"] for w in body["windows"]] == starts[2:7]  # [from, to), oldest first
+    assert body["windows"][0]["orders"] == store["windows"][lo]["orders"]
+    for path, code in [("/api/stores/nope", 404), ("/api/stores/s-0001?limit=x", 400),
+                       ("/api/stores/s-0001?limit=100001", 400),
+                       ("/api/stores?sort=name", 400), ("/api/stores?limit=0", 400),
+                       (f"/api/stores/{store_id}/windows?from=yesterday&to={hi}", 400),
+                       (f"/api/stores/{store_id}/windows?from={hi}&to={lo}", 400),
+                       (f"/api/stores/{store_id}/windows?to={hi}", 400)]:
+        status, body = http_json(url + path)
+        assert status == code, (path, status, body)
+        assert set(body["error"]) == {"code", "message"}, body
