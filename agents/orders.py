@@ -71,6 +71,7 @@ class OrderBatchProcessor:
         self.dlq = dlq
         self.settings = settings
         self.partitions: dict[int, PartitionState] = {}
+        self.started = False
 
     def forget(self, tps: set[TP]) -> None:
         """Drop in-memory state of partitions that left us; reloaded from tables if they return."""
@@ -93,6 +94,9 @@ class OrderBatchProcessor:
 
     async def process(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
+        if not self.started:
+            self.started = True
+            metrics.FIRST_BATCH.set_to_current_time()
         groups: dict[int, list[EventT]] = {}
         for event in events:
             groups.setdefault(event.message.partition, []).append(event)

@@ -18,3 +18,6 @@ WATERMARK = Gauge("orderstats_watermark_seconds", "Highest created_at seen, per 
                   ["partition"], registry=REGISTRY)
 WINDOWS_EXPIRED = Counter("orderstats_windows_expired", "Windows deleted past the retention",
                           registry=REGISTRY)
+FIRST_BATCH = Gauge("orderstats_first_batch_started_seconds", "Wall-clock time this worker "
+                    "started its first batch (0 before); the benchmark times from it",
+                    registry=REGISTRY)

@@ -53,7 +53,7 @@ class Settings:
     data_dir: str = "orderstats-data"
     batch_max: int = 10_000
     batch_within_s: float = 0.1
-    rocksdb_cache_mb: int = 32
+    rocksdb_cache_mb: int = 128
     standby_replicas: int = 1
     session_timeout_s: float = 10.0
 

@@ -130,15 +130,15 @@ def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float) -> Me
     rss = PeakRss(worker.proc.pid)
     try:
         worker.wait_ready(timeout=120)
-        # Timed from readiness (partitions assigned, consumption starting): a little
-        # stricter than the peers, which start their clock at their first event.
-        first, done = time.time(), 0.0
+        # Timed like the peers: from the start of the first batch to the last event.
+        first = done = 0.0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             n = worker.processed()
             now = time.time()
             if n >= data.events:
                 done = now
+                first = worker.metric("orderstats_first_batch_started_seconds")
                 break
             time.sleep(0.02)
         windows = asyncio.run(_api_windows(worker.url, sorted(data.truth)))

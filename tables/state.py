@@ -21,6 +21,7 @@ import rocksdict
 from faust.types import TP
 
 from app.settings import Settings
+from tables.rocksdb_memory import SCHEME as ROCKSDB_SCHEME
 
 WINDOWS = "windows"  # key [store_id, window start s]  value [orders, revenue, items, fence]
 TOTALS = "totals"  # key store_id                   value [orders, revenue, items, late, fence]
@@ -145,14 +146,14 @@ class StatsTables:
 
 def define_tables(app: faust.App, settings: Settings) -> StatsTables:
     """Declare the tables on ``app`` (changelog partitions = the orders topic's)."""
+    # One RocksDB memory budget for all tables and partitions (tables.rocksdb_memory).
     options = {"block_cache_size": settings.rocksdb_cache_mb * 1024 * 1024,
-               "block_cache_compressed_size": 0,
                "write_buffer_size": 8 * 1024 * 1024,
                "max_write_buffer_number": 2}
 
     def table(name: str, help_: str) -> PartitionStore:
         # key_type None -> json keys (routing hashes them like the producer); bytes -> raw values
-        t = app.Table(name, default=None,
+        t = app.Table(name, default=None, store=f"{ROCKSDB_SCHEME}://",
                       value_type=bytes, partitions=settings.partitions, options=dict(options),
                       help=help_)
         return PartitionStore(app, t)
