@@ -3,11 +3,12 @@
 The stock ``take_events`` pulls each event through the stream iterator (``sleep(0)``, a
 queue get, the buffering processor, and an ``asyncio.Event`` handshake per event). This one
 takes whatever the queue holds in one go and waits only when it is empty. Per event it does
-what the stock iterator does for acking: track the message as unacked, skip (and ack) events
-of a stale consumer generation, and ack every event once the batch body has finished, so
-Faust's offset commits are unchanged. Like the stock iterator (whose queue get blocks on
-flow control), it takes nothing while a rebalance has flow control suspended: an event
-taken then would be skipped and acked, and its offset committed unprocessed. Sensors still run when any are installed.
+what the stock iterator does for acking: track the message as unacked and ack every event
+once the batch body has finished, so Faust's offset commits are unchanged. Around
+rebalances it is stricter than the stock iterator, which acks (and so lets Faust commit)
+events it skips for belonging to a stale consumer generation: here such events are dropped
+unacked and re-read from the committed offset. It also takes nothing while a rebalance has
+flow control suspended (the stock iterator's queue get blocks there). Sensors still run when any are installed.
 """
 
 from __future__ import annotations
@@ -64,14 +65,17 @@ class BatchStream(Stream):
                     active = app.flow_control.is_active()
                     for event in items:
                         message = event.message
+                        if not active or message.generation_id != generation:
+                            # Fetched before a rebalance (or taken while one began): drop it
+                            # untracked and unacked. The stock iterator acks such events,
+                            # which lets a commit skip offsets nobody processed; the
+                            # consumer re-reads them from the committed offset instead.
+                            continue
                         if message.topic in acking_topics and not message.tracked:
                             message.tracked = True  # Consumer.track_message, inlined
                             unacked_add(message)
                             if use_sensors:
                                 self._on_message_in(message.tp, message.offset, message)
-                        if not active or message.generation_id != generation:
-                            await self.ack(event)  # from before a rebalance: skip it
-                            continue
                         if use_sensors:
                             sensor_states.append(self._on_stream_event_in(
                                 message.tp, message.offset, self, event))

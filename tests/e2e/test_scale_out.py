@@ -47,9 +47,19 @@ def test_scale_up_from_one_to_three_workers_while_orders_flow(deployment, tmp_pa
     first.wait_ready()
     gen = start_generator(deployment, truth_path, "--count", "30000", "--rate", "2000")
     time.sleep(4)
+    joined_at = time.monotonic()
     more = [deployment.worker(i + 1, HOSTS[i]) for i in (1, 2)]
     for w in more:
         w.wait_ready()
+
+    def spread_over_three() -> bool:
+        status, cluster = http_json(first.url + "/api/cluster", timeout=3)
+        return status == 200 and cluster["complete"] and len(
+            {p["active"] for p in cluster["partitions"].values()}) == 3
+
+    wait_for(spread_over_three, 60, interval=0.2, what="partitions on three workers")
+    print(f"\nrebalance: partitions spread over 3 workers {time.monotonic() - joined_at:.1f} s "
+          "after two workers were started (process start included)")
     truth = finish(gen, truth_path)
     workers = [first, *more]
     all_answer_exactly(workers, truth)
