@@ -7,6 +7,7 @@ with their own settings; the ``orderstats`` CLI uses :data:`app`, built from the
 from __future__ import annotations
 
 import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,9 @@ def faust_config(settings: Settings, epoch: int = 1) -> dict:
     return dict(
         version=epoch,  # see app.epoch: a rebuild moves to fresh changelogs and local state
         # orderstats:// = Faust's aiokafka transport with the batch-draining consumer.
-        broker=";".join(SCHEME + "://" + host for host in
-                        bootstrap_servers(settings.broker).split(",")),
+        broker=";".join((SCHEME if os.environ.get("ORDERSTATS_FAST_CONSUMER", "1") == "1"
+                         else "kafka") + "://" + host
+                        for host in bootstrap_servers(settings.broker).split(",")),
         Stream=BatchStream,
         Schema=RawBytesSchema,
         store="rocksdb://",

@@ -19,6 +19,7 @@ class ContenderArgs:
     expected: int
     out: Path
     state_dir: Path
+    timeout: float
 
     @classmethod
     def parse(cls) -> "ContenderArgs":
@@ -29,8 +30,10 @@ class ContenderArgs:
         p.add_argument("--expected", type=int, required=True, help="events to consume")
         p.add_argument("--out", type=Path, required=True)
         p.add_argument("--state-dir", type=Path, default=Path("/tmp/orderstats-bench-state"))
+        p.add_argument("--timeout", type=float, default=900.0,
+                       help="give up (exit 2) after this many seconds")
         a = p.parse_args()
-        return cls(a.broker, a.topic, a.group, a.expected, a.out, a.state_dir)
+        return cls(a.broker, a.topic, a.group, a.expected, a.out, a.state_dir, a.timeout)
 
 
 def iso(start_s: int) -> str:

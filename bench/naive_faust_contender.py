@@ -6,11 +6,10 @@ relative to that event-time field, one ``table[key] += ...`` per event per table
 ``concurrency=1``.  Every update sends one changelog record, i.e. two per event: that is
 the point of this baseline.
 
-Self-contained (no project imports), so both of these work::
+Run as a module (it shares bench/contender.py's command line)::
 
-    python bench/naive_faust_contender.py --broker 127.0.0.1:29092 --topic T --group G \\
-        --expected N --out RESULT.json [--state-dir DIR] [--timeout 900]
-    python -m bench.naive_faust_contender ...
+    python -m bench.naive_faust_contender --broker HOST:PORT --topic T --group G --expected N \
+        --out RESULT.json [--state-dir DIR] [--timeout 900]
 
 At the end the windows are read back from the tables' own RocksDB stores (not from a side
 dict), RESULT.json is written, and the process exits hard (``os._exit``): stopping a Faust
@@ -19,39 +18,22 @@ worker cleanly from inside one of its agents is not something Faust offers.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
 import orjson
 
+from bench.contender import ContenderArgs, iso
+
 WINDOW_S = 60
 # Windows are expired by *wall clock* (Faust compares the window end with time.time()),
 # and the events' created_at may be hours old: keep them all for the benchmark.
 EXPIRES = timedelta(days=3650)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="naive Faust benchmark contender")
-    p.add_argument("--broker", required=True, help="host:port")
-    p.add_argument("--topic", required=True)
-    p.add_argument("--group", required=True)
-    p.add_argument("--expected", type=int, required=True, help="events to consume")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--state-dir", type=Path, default=Path("/tmp/orderstats-bench-state"))
-    p.add_argument("--timeout", type=float, default=900.0,
-                   help="give up (exit 2) after this many seconds")
-    return p.parse_args(argv)
-
-
-def iso(start_s: float) -> str:
-    return datetime.fromtimestamp(int(start_s), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _die(msg: str, code: int) -> None:
@@ -76,7 +58,7 @@ def _split_key(key: Any) -> tuple[str, float]:
     return store, float(window[0])
 
 
-def build(args: argparse.Namespace) -> faust.App:
+def build(args: ContenderArgs) -> faust.App:
     args.state_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         args.group,
@@ -130,7 +112,7 @@ def build(args: argparse.Namespace) -> faust.App:
 
 
 def main() -> None:
-    args = parse_args()
+    args = ContenderArgs.parse()
     timer = threading.Timer(args.timeout, _die, (
         f"naive-faust: timed out after {args.timeout:.0f}s before {args.expected} events", 2))
     timer.daemon = True

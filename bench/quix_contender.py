@@ -5,11 +5,10 @@ value deserializers, a timestamp extractor reading ``created_at``, and
 ``tumbling_window(60 s).agg(orders=Count(), revenue=Sum("total")).current()``.
 Quix's own per-message processing is what is measured; nothing is tuned beyond defaults.
 
-Self-contained (no project imports), so both of these work::
+Run as a module (it shares bench/contender.py's command line)::
 
-    python bench/quix_contender.py --broker 127.0.0.1:29092 --topic T --group G \\
-        --expected N --out RESULT.json [--state-dir DIR] [--timeout 900]
-    python -m bench.quix_contender ...
+    python -m bench.quix_contender --broker HOST:PORT --topic T --group G --expected N \
+        --out RESULT.json [--state-dir DIR] [--timeout 900]
 
 Result windows: reading Quix's windowed RocksDB state back directly is not supported by
 its public API (the store layout is internal), so the windows reported are the latest
@@ -20,18 +19,18 @@ last emitted row per window; it does no aggregation of its own.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from quixstreams import Application
 from quixstreams.dataframe.windows import Count, Sum
+
+from bench.contender import ContenderArgs, iso
 
 WINDOW = timedelta(seconds=60)
 # Quix drops events for windows that are already closed: with the default "key" closing
@@ -41,23 +40,6 @@ WINDOW = timedelta(seconds=60)
 # window's worth of grace covers that with room to spare.  Late drops are counted and
 # reported on stderr.
 GRACE = timedelta(seconds=60)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Quix Streams benchmark contender")
-    p.add_argument("--broker", required=True, help="host:port")
-    p.add_argument("--topic", required=True)
-    p.add_argument("--group", required=True)
-    p.add_argument("--expected", type=int, required=True, help="events to consume")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--state-dir", type=Path, default=Path("/tmp/orderstats-bench-state"))
-    p.add_argument("--timeout", type=float, default=900.0,
-                   help="give up (exit 2) after this many seconds")
-    return p.parse_args(argv)
-
-
-def iso(start_s: int) -> str:
-    return datetime.fromtimestamp(start_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _die(msg: str, code: int) -> None:
@@ -72,7 +54,7 @@ def created_at_ms(value: Any, headers: Any, timestamp: int, timestamp_type: Any)
 
 
 def main() -> None:
-    args = parse_args()
+    args = ContenderArgs.parse()
     timer = threading.Timer(args.timeout, _die, (
         f"quix: timed out after {args.timeout:.0f}s before {args.expected} events", 2))
     timer.daemon = True

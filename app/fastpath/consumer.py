@@ -54,6 +54,11 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
 
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
+                if self.suspend_flow.is_set():
+                    # A rebalance is under way: wait for it instead of racing (and losing)
+                    # a fresh delivery against it in a tight loop.
+                    await self.wait(self.can_resume_flow)
+                    continue
                 self.diag.set_flag(CONSUMER_FETCHING)
                 batch = cast(AsyncIterator, getmany(timeout=1.0))
                 await self.sleep(0)
