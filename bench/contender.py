@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,3 +51,18 @@ def write_result(args: ContenderArgs, events: int, first_at: float, done_at: flo
         out.setdefault(store, {})[iso(start)] = [orders, revenue]
     args.out.write_bytes(orjson.dumps({"events": events, "first_event_at": first_at,
                                        "done_at": done_at, "windows": out}))
+
+
+def die(message: str, code: int) -> None:
+    """Print and exit at once: stream frameworks can hang in their own shutdown."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def start_watchdog(args: ContenderArgs, name: str) -> None:
+    """Exit 2 if ``args.timeout`` passes before the contender is done."""
+    timer = threading.Timer(args.timeout, die, (
+        f"{name}: timed out after {args.timeout:.0f}s before {args.expected} events", 2))
+    timer.daemon = True
+    timer.start()

@@ -18,9 +18,6 @@ worker cleanly from inside one of its agents is not something Faust offers.
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,18 +25,12 @@ from typing import Any
 import faust
 import orjson
 
-from bench.contender import ContenderArgs, iso
+from bench.contender import ContenderArgs, die, iso, start_watchdog
 
 WINDOW_S = 60
 # Windows are expired by *wall clock* (Faust compares the window end with time.time()),
 # and the events' created_at may be hours old: keep them all for the benchmark.
 EXPIRES = timedelta(days=3650)
-
-
-def _die(msg: str, code: int) -> None:
-    sys.stderr.write(msg + "\n")
-    sys.stderr.flush()
-    os._exit(code)
 
 
 class Order(faust.Record, isodates=True, serializer="json"):
@@ -93,9 +84,9 @@ def build(args: ContenderArgs) -> faust.App:
             "events": progress["count"], "first_event_at": progress["first"],
             "done_at": done_at, "windows": windows}))
         seconds = max(done_at - progress["first"], 1e-9)
-        _die(f"naive-faust: {progress['count']} events in {seconds:.2f}s "
-             f"({progress['count'] / seconds:,.0f}/s), "
-             f"{sum(len(w) for w in windows.values())} windows", 0)
+        die(f"naive-faust: {progress['count']} events in {seconds:.2f}s "
+            f"({progress['count'] / seconds:,.0f}/s), "
+            f"{sum(len(w) for w in windows.values())} windows", 0)
 
     @app.agent(source, concurrency=1)
     async def count_orders(stream):
@@ -113,17 +104,14 @@ def build(args: ContenderArgs) -> faust.App:
 
 def main() -> None:
     args = ContenderArgs.parse()
-    timer = threading.Timer(args.timeout, _die, (
-        f"naive-faust: timed out after {args.timeout:.0f}s before {args.expected} events", 2))
-    timer.daemon = True
-    timer.start()
+    start_watchdog(args, "naive-faust")
     app = build(args)
     worker = faust.Worker(app, loglevel="warn", quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     finally:
         # The worker only returns if it stopped on its own (crash, signal): not a success.
-        _die("naive-faust: worker stopped before all events were processed", 2)
+        die("naive-faust: worker stopped before all events were processed", 2)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +29,7 @@ import orjson
 from quixstreams import Application
 from quixstreams.dataframe.windows import Count, Sum
 
-from bench.contender import ContenderArgs, iso
+from bench.contender import ContenderArgs, die, iso, start_watchdog
 
 WINDOW = timedelta(seconds=60)
 # Quix drops events for windows that are already closed: with the default "key" closing
@@ -42,12 +41,6 @@ WINDOW = timedelta(seconds=60)
 GRACE = timedelta(seconds=60)
 
 
-def _die(msg: str, code: int) -> None:
-    sys.stderr.write(msg + "\n")
-    sys.stderr.flush()
-    os._exit(code)
-
-
 def created_at_ms(value: Any, headers: Any, timestamp: int, timestamp_type: Any) -> int:
     """Event time: the order's created_at (ISO-8601 with offset) in epoch milliseconds."""
     return round(datetime.fromisoformat(value["created_at"]).timestamp() * 1000)
@@ -55,10 +48,7 @@ def created_at_ms(value: Any, headers: Any, timestamp: int, timestamp_type: Any)
 
 def main() -> None:
     args = ContenderArgs.parse()
-    timer = threading.Timer(args.timeout, _die, (
-        f"quix: timed out after {args.timeout:.0f}s before {args.expected} events", 2))
-    timer.daemon = True
-    timer.start()
+    start_watchdog(args, "quix")
 
     args.state_dir.mkdir(parents=True, exist_ok=True)
     app = Application(
@@ -102,7 +92,7 @@ def main() -> None:
 
     app.run()
     if progress["count"] < args.expected:
-        _die(f"quix: stopped after {progress['count']} of {args.expected} events", 2)
+        die(f"quix: stopped after {progress['count']} of {args.expected} events", 2)
     # If the Nth event itself was dropped as late, no window row followed it.
     done_at = progress["done"] or time.time()
 

@@ -97,17 +97,3 @@ def apply_batch(orders: Iterable[Applied], windows: dict[WindowKey, list[int] | 
             w[W_ITEMS] += order.items
             w[W_FENCE] = offset
     return out
-
-
-def merge_window_lists(parts: Iterable[Iterable[dict]]) -> list[dict]:
-    """Merge window dicts from several sources (partitions, workers) by start time."""
-    merged: dict[str, dict] = {}
-    for part in parts:
-        for w in part:
-            cur = merged.get(w["start"])
-            if cur is None:
-                merged[w["start"]] = dict(w)
-            else:
-                for name in ("orders", "revenue", "items"):
-                    cur[name] += w[name]
-    return [merged[k] for k in sorted(merged)]
