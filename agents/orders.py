@@ -1,12 +1,15 @@
 """The `orders` agent: decode -> validate -> dedup -> update tables (bad -> `orders-dlq`).
 
-Events are taken in batches (``Stream.take_events`` acks a batch only after this body is done
-with it, and Faust commits acked offsets only after flushing the producer, changelogs
-included). Each batch is planned completely first (decode, validate, dedup, aggregate against
-the stored values) and only then written: one write per changed key per batch, in bulk per
-partition (tables.state.PartitionStore.write). A failure while writing would ack events whose
-state is half written, so it stops the process instead; the restart replays from the committed offsets and the fences
-make that exact.
+Events are taken in batches. Each partition's offsets are *admitted* in order first: a
+jump past the next expected offset is accepted only when the broker confirms the skipped
+offsets hold no records (app.log_probe); otherwise the partition is re-read from the
+expected offset. Each batch is then planned completely (decode, validate, dedup, aggregate
+against the stored values) and only then written: one write per changed key per batch, in
+bulk per partition (tables.state.PartitionStore.write). The offsets committed to Kafka are
+the ones written here (:meth:`OrderBatchProcessor.commit_offset`, used by the consumer),
+not whatever Faust saw acked, and Faust flushes the changelogs before it commits. A failure
+while writing stops the process; the restart replays from the committed offsets and the
+fences make that exact.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import faust
 import orjson
@@ -23,6 +26,7 @@ from faust.types import TP, EventT
 
 from app import metrics
 from app.events import InvalidOrder, Order, decode_order
+from app.log_probe import LogProbe
 from app.settings import Settings
 from tables.aggregate import Applied, BatchResult, apply_batch, window_keys
 from tables.dedup import DedupIndex, Segment, Verdict
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 MAX_FUTURE_MS = 7 * 86400 * 1000
 SWEEP_KEYS_PER_BATCH = 5_000
 SWEEP_PAUSE_S = 30.0  # between full passes over a partition's windows
+REREAD_PATIENCE_S = 10.0  # a re-read that has not arrived by then is verified and sought again
 
 
 @dataclass
@@ -44,6 +49,10 @@ class PartitionState:
     watermark_ms: int
     next_seq: int
     dedup: DedupIndex
+    next_offset: int = 0  # the offset expected next in delivery order
+    verified_next: int | None = None  # first record after a verified gap, while re-reading
+    rereading_since: float | None = None  # re-seeked after a lost delivery (monotonic s)
+    committable: int | None = None  # offsets below this were written in this assignment
     sweep_from: bytes | None = None
     next_sweep: float = 0.0
 
@@ -53,7 +62,7 @@ class Plan:
     """Everything one partition's share of a batch will write, computed before writing."""
 
     partition: int
-    event: EventT
+    through: int  # highest offset of the partition's events in this batch
     result: BatchResult
     state: PartitionState
     segment: Segment | None
@@ -63,15 +72,27 @@ class Plan:
     invalid: list[tuple[EventT, str]] = field(default_factory=list)
 
 
+Seek = Callable[[Mapping[TP, int]], Awaitable[None]]
+
+
 class OrderBatchProcessor:
     """Applies batches of order events to the tables; one instance per worker."""
 
-    def __init__(self, tables: StatsTables, dlq: faust.TopicT, settings: Settings) -> None:
+    def __init__(self, tables: StatsTables, dlq: faust.TopicT, settings: Settings,
+                 probe: LogProbe, seek: Seek) -> None:
         self.tables = tables
         self.dlq = dlq
         self.settings = settings
+        self.probe = probe
+        self.seek = seek
+        self.topic = settings.orders_topic
         self.partitions: dict[int, PartitionState] = {}
         self.started = False
+
+    def commit_offset(self, partition: int) -> int | None:
+        """The offset Kafka may record as consumed for ``partition`` (None: nothing new)."""
+        state = self.partitions.get(partition)
+        return None if state is None else state.committable
 
     def forget(self, tps: set[TP]) -> None:
         """Drop in-memory state of partitions that left us; reloaded from tables if they return."""
@@ -89,8 +110,67 @@ class OrderBatchProcessor:
                                      for key, value in self.tables.dedup.items(partition))
             log.info("partition %s: resuming after offset %s, %s dedup segments (%s ids "
                      "re-indexed)", partition, last, len(dedup.live), indexed)
-            state = self.partitions[partition] = PartitionState(last, watermark, seq, dedup)
+            state = self.partitions[partition] = PartitionState(last, watermark, seq, dedup,
+                                                                next_offset=last + 1)
         return state
+
+    async def _admit(self, partition: int, events: list[EventT]) -> list[EventT]:
+        """The events that continue the partition's offsets without a hole, in order.
+
+        Re-deliveries (offsets already passed) are admitted: the fences make them replays.
+        A jump is admitted once the broker confirms the skipped offsets hold no records;
+        otherwise the partition is re-read and, until the re-read reaches the expected
+        offset, jumping events (fetched before it) are dropped; they come again.
+        """
+        state = self._state(partition)
+        admitted: list[EventT] = []
+        i = 0
+        while i < len(events):
+            event = events[i]
+            offset = event.message.offset
+            if offset < state.next_offset:
+                admitted.append(event)
+            elif offset == state.next_offset or offset == state.verified_next:
+                admitted.append(event)
+                state.next_offset = offset + 1
+                state.verified_next = None
+                state.rereading_since = None
+            elif state.rereading_since is not None:
+                if time.monotonic() - state.rereading_since > REREAD_PATIENCE_S:
+                    state.rereading_since = None  # the re-read never came: ask again
+                    continue
+            elif await self._accept_jump(partition, state, offset):
+                continue  # verified_next == offset now
+            i += 1
+        return admitted
+
+    async def _accept_jump(self, partition: int, state: PartitionState, offset: int) -> bool:
+        """Whether the partition may go on at ``offset``; if not, it is re-read (seek)."""
+        start = state.next_offset
+        committed = await self.probe.committed(partition)
+        if committed is not None and committed > start:
+            # Only `orderstats replay` moves the group past what was written here.
+            log.info("partition %s: group repositioned to %s, skipping %s..%s", partition,
+                     committed, start, committed - 1)
+            start = committed
+        first = await self.probe.first_offset(partition, start)
+        if first is not None and first >= offset:
+            if offset > start:
+                log.info("partition %s: offsets %s..%s hold no records (transaction markers, "
+                         "compaction or retention)", partition, start, offset - 1)
+            state.verified_next = offset
+            return True
+        log.warning("partition %s: offsets %s..%s were not delivered (rebalance); re-reading "
+                    "from %s", partition, start, offset - 1, start)
+        metrics.REREADS.inc()
+        state.verified_next = first if first is not None and first > start else None
+        state.next_offset = start
+        state.rereading_since = time.monotonic()
+        try:
+            await self.seek({TP(self.settings.orders_topic, partition): start})
+        except Exception as exc:  # revoked meanwhile: its next owner starts from the commit
+            log.warning("partition %s: re-read not started (%r)", partition, exc)
+        return False
 
     async def process(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
@@ -100,6 +180,12 @@ class OrderBatchProcessor:
         groups: dict[int, list[EventT]] = {}
         for event in events:
             groups.setdefault(event.message.partition, []).append(event)
+        for partition, evs in list(groups.items()):
+            admitted = await self._admit(partition, evs)
+            if admitted:
+                groups[partition] = admitted
+            else:
+                del groups[partition]
         now_ms = int(time.time() * 1000)
         plans = [self._plan(p, evs, now_ms) for p, evs in groups.items()]
         try:
@@ -158,8 +244,8 @@ class OrderBatchProcessor:
         metrics.EVENTS.labels("replayed").inc(result.replayed)
         metrics.EVENTS.labels("duplicate").inc(duplicates)
         metrics.EVENTS.labels("invalid").inc(len(invalid))
-        return Plan(partition, events[-1], result, state, segment, expired_segments,
-                    self._expired_windows(partition, state, cutoff), watermark, invalid)
+        return Plan(partition, max(e.message.offset for e in events), result,
+                    state, segment, expired_segments, self._expired_windows(partition, state, cutoff), watermark, invalid)
 
     def _expired_windows(self, partition: int, state: PartitionState, cutoff: int) -> list[Any]:
         """Scan the next slice of the partition's windows for ones past the retention.
@@ -205,7 +291,8 @@ class OrderBatchProcessor:
                           [plan.segment.watermark_ms, plan.segment.entries]))
             state.next_seq = plan.segment.seq + 1
         await t.dedup.write(p, dedup)
-        state.last_offset = max(state.last_offset, plan.event.message.offset)
+        state.last_offset = max(state.last_offset, plan.through)
+        state.committable = max(state.committable or 0, plan.through + 1)
         state.watermark_ms = plan.watermark_ms
         await t.progress.write(p, [(p, [state.last_offset, state.watermark_ms,
                                         state.next_seq])])

@@ -17,6 +17,7 @@ import faust
 from faust.types import TP
 
 from agents.orders import OrderBatchProcessor
+from app.log_probe import LogProbe
 from app.fastpath import SCHEME, BatchStream, RawBytesSchema, tune_runtime
 from app.producing import bootstrap_servers, ensure_topic
 from app.settings import Settings
@@ -101,7 +102,10 @@ def build_app(settings: Settings, epoch: int = 1) -> Orderstats:
                     key_serializer="raw", value_serializer="raw",
                     partitions=settings.partitions, internal=True)
     tables = define_tables(app, settings)
-    processor = OrderBatchProcessor(tables, dlq, settings)
+    probe = LogProbe(settings.broker, app.conf.id, settings.orders_topic)
+    processor = OrderBatchProcessor(tables, dlq, settings, probe,
+                                    seek=lambda offsets: app.consumer.seek_wait(offsets))
+    app.orderstats_commits = processor  # commits what it wrote (fastpath.consumer)
 
     @app.agent(orders, name="orders", concurrency=1)
     async def process_orders(stream: faust.StreamT) -> None:
@@ -112,13 +116,23 @@ def build_app(settings: Settings, epoch: int = 1) -> Orderstats:
     async def on_revoked(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
         processor.forget(revoked)
 
+    @app.on_before_shutdown.connect
+    async def close_probe(app: faust.App, **kwargs: object) -> None:
+        await probe.close()
+
     @app.on_worker_init.connect
     def create_topics(app: faust.App, **kwargs: object) -> None:
         Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)
         # Before the consumer subscribes: a topic created after the first assignment is only
         # noticed at the next metadata refresh (minutes), so the worker would sit idle.
-        for name in (settings.orders_topic, settings.dlq_topic):
-            have = run_sync(ensure_topic(settings.broker, name, settings.partitions))
+        # The changelogs too: one created after the first metadata fetch is left out of
+        # assignments (so of recovery and standbys) until the next refresh, minutes later,
+        # and a new owner would start that table from nothing.
+        compacted = {"cleanup.policy": "compact"}
+        for name, config in ((settings.orders_topic, None), (settings.dlq_topic, None),
+                             *((t.table.changelog_topic.get_topic_name(), compacted)
+                               for t in tables.all)):
+            have = run_sync(ensure_topic(settings.broker, name, settings.partitions, config))
             if have != settings.partitions:
                 raise SystemExit(f"topic {name} has {have} partitions but "
                                  f"ORDERSTATS_PARTITIONS={settings.partitions}; the tables' "

@@ -21,3 +21,7 @@ WINDOWS_EXPIRED = Counter("orderstats_windows_expired", "Windows deleted past th
 FIRST_BATCH = Gauge("orderstats_first_batch_started_seconds", "Wall-clock time this worker "
                     "started its first batch (0 before); the benchmark times from it",
                     registry=REGISTRY)
+REREADS = Counter("orderstats_rereads", "Partitions re-read from the next expected offset "
+                  "because fetched records were dropped before reaching the agent "
+                  "(a rebalance race); nothing is lost, the re-read replaces them",
+                  registry=REGISTRY)

@@ -19,7 +19,8 @@ def bootstrap_servers(broker_url: str) -> str:
     return ",".join(hosts)
 
 
-async def ensure_topic(broker_url: str, topic: str, partitions: int) -> int:
+async def ensure_topic(broker_url: str, topic: str, partitions: int,
+                       config: dict[str, str] | None = None) -> int:
     """Create ``topic`` with ``partitions`` unless it exists; returns its partition count.
 
     Producing to a missing topic would let the broker auto-create it with its default
@@ -29,7 +30,8 @@ async def ensure_topic(broker_url: str, topic: str, partitions: int) -> int:
     await admin.start()
     try:
         try:
-            await admin.create_topics([NewTopic(topic, partitions, 1)])
+            await admin.create_topics([NewTopic(topic, partitions, 1,
+                                                topic_configs=config or {})])
         except TopicAlreadyExistsError:
             pass
         # A just-created topic can be described before its partitions are: ask again.

@@ -5,15 +5,28 @@ suspend_flow.wait())``, four tasks and an ``asyncio.wait`` per message, so that 
 can interrupt delivery. Here the race covers the delivery of the whole fetched batch: a
 rebalance still interrupts it, and a message's read offset is still recorded only once it
 was handed to its stream. Everything else is the stock loop.
+
+Which offsets are committed is decided by the agent, not by Faust's acked-offset ledger: a
+:class:`CommitSource` set on the app as ``orderstats_commits`` says up to where each of its
+topic's partitions was written (agents.orders). Faust's ledger treats any jump in
+delivered offsets as a gap to commit over, and around a rebalance it can jump over records
+that were fetched but never processed; the agent instead re-reads those (app.log_probe).
+
+The fetch itself is never raced. It runs on the aiokafka consumer thread, and cancelling
+the coroutine that awaits it does not stop it there: an abandoned fetch still moves the
+fetch positions past the records it returns to nobody. If it completes after a rebalance
+re-seeked the partitions, those records are skipped for good (Faust then records a gap and
+commits over it; changelog records skipped that way leave a recovered table stale).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, cast
+from typing import Any, AsyncIterator, Optional, Protocol, cast
 
 from faust.transport import drivers
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.types import TP
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from app.fastpath.conductor import SingleChannelConductor
@@ -22,35 +35,37 @@ SCHEME = "orderstats"  # broker URLs ``orderstats://host:port`` select this tran
 YIELD_EVERY = 1000
 
 
+class CommitSource(Protocol):
+    """Who decides the committed offsets of one topic (the agent that writes its results)."""
+
+    topic: str
+
+    def commit_offset(self, partition: int) -> int | None: ...
+
+
 class BatchDrainConsumer(aiokafka_driver.Consumer):
     async def _drain_messages(self, fetcher: Any) -> None:  # the stock method's structure
         callback = self.callback
         getmany = self.getmany
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
         set_read_offset = self._read_offset.__setitem__
         commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
 
-        async def deliver(batch: AsyncIterator) -> None:
+        async def deliver(batch: list[tuple[Any, Any]]) -> None:
             since_yield = 0
-            async for tp, message in batch:
+            for tp, message in batch:
                 since_yield += 1
                 if since_yield > YIELD_EVERY:
                     await asyncio.sleep(0)
                     since_yield = 0
-                offset = message.offset
-                r_offset = get_read_offset(tp)
-                if r_offset is not None and offset < r_offset:
-                    continue  # already delivered before a seek
-                if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
-                    await self._add_gap(tp, r_offset + 1, offset)
+                # Re-deliveries and jumps go to the agent as they are: it admits offsets
+                # in order and re-reads what went missing (no read-offset skip, no gaps).
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
                     await self.commit()
                 await callback(message)
-                set_read_offset(tp, offset)
+                set_read_offset(tp, message.offset)
 
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
@@ -60,11 +75,13 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
                     await self.wait(self.can_resume_flow)
                     continue
                 self.diag.set_flag(CONSUMER_FETCHING)
-                batch = cast(AsyncIterator, getmany(timeout=1.0))
-                await self.sleep(0)
-                if not self.should_stop:
+                # Not raced against suspend_flow (see the module docstring); the stock
+                # getmany stops converting records once flow is suspended, and the
+                # rebalance then re-seeks every partition to what was really processed.
+                batch = [pair async for pair in cast(AsyncIterator, getmany(timeout=1.0))]
+                self.diag.unset_flag(CONSUMER_FETCHING)
+                if batch and not self.should_stop:
                     await self.wait_first(deliver(batch), self.suspend_flow.wait())
-                    self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
@@ -80,6 +97,17 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
             raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+
+    def _new_offset(self, tp: TP) -> Optional[int]:
+        source: CommitSource | None = getattr(self.app, "orderstats_commits", None)
+        if source is None or tp.topic != source.topic:
+            return super()._new_offset(tp)
+        # Faust's ledger is not used for this topic: keep it from growing.
+        self._acked[tp].clear()
+        self._acked_index[tp].clear()
+        self._gap.pop(tp, None)
+        return source.commit_offset(tp.partition)
 
 
 class BatchDrainTransport(aiokafka_driver.Transport):

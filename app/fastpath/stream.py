@@ -4,11 +4,11 @@ The stock ``take_events`` pulls each event through the stream iterator (``sleep(
 queue get, the buffering processor, and an ``asyncio.Event`` handshake per event). This one
 takes whatever the queue holds in one go and waits only when it is empty. Per event it does
 what the stock iterator does for acking: track the message as unacked and ack every event
-once the batch body has finished, so Faust's offset commits are unchanged. Around
-rebalances it is stricter than the stock iterator, which acks (and so lets Faust commit)
-events it skips for belonging to a stale consumer generation: here such events are dropped
-unacked and re-read from the committed offset. It also takes nothing while a rebalance has
-flow control suspended (the stock iterator's queue get blocks there). Sensors still run when any are installed.
+once the batch body has finished (the agent decides what is committed, see
+app.fastpath.consumer). Around rebalances it drops events of a stale consumer generation
+rather than handing them on, and takes nothing while a rebalance has flow control suspended
+(the stock iterator's queue get blocks there); the agent notices the hole such a drop leaves
+and re-reads it (agents.orders). Sensors still run when any are installed.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class BatchStream(Stream):
                         # A rebalance is under way: take nothing more (the stock iterator
                         # blocks in the queue's get here). What we hold is processed and
                         # acked before Faust commits; what waits in the queue is dropped on
-                        # resume and fetched again from the committed offsets.
+                        # resume, and the agent re-reads the hole that leaves.
                         if events:
                             break
                         await app.flow_control.acquire()
@@ -60,6 +60,8 @@ class BatchStream(Stream):
                             items = [await asyncio.wait_for(queue.get(), remaining)]
                         except asyncio.TimeoutError:
                             break
+                        except StopAsyncIteration:
+                            return  # the channel was closed: the worker is stopping
                     use_sensors = bool(sensors._sensors)
                     generation = app.consumer_generation_id
                     active = app.flow_control.is_active()
@@ -67,9 +69,7 @@ class BatchStream(Stream):
                         message = event.message
                         if not active or message.generation_id != generation:
                             # Fetched before a rebalance (or taken while one began): drop it
-                            # untracked and unacked. The stock iterator acks such events,
-                            # which lets a commit skip offsets nobody processed; the
-                            # consumer re-reads them from the committed offset instead.
+                            # untracked and unacked; the agent re-reads the hole.
                             continue
                         if message.topic in acking_topics and not message.tracked:
                             message.tracked = True  # Consumer.track_message, inlined

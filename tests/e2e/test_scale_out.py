@@ -21,12 +21,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 
-# Known bug, open: with orders flowing through a rebalance, a few events of a partition can
-# be counted twice or not at all (seen in about half the runs on a fresh broker; never with
-# all workers stopped first). The tests keep asserting exactness and report XPASS when the
-# run is exact; see the issue note for what was ruled out.
-REBALANCE_EXACTNESS_BUG = pytest.mark.xfail(
-    strict=False, reason="known: exactness across a rebalance under load is intermittent")
 
 
 def start_generator(dep: Deployment, truth, *args: str) -> subprocess.Popen:
@@ -48,7 +42,6 @@ def all_answer_exactly(workers, truth) -> None:
     assert {w["url"] for w in cluster["workers"]} == {w.url for w in workers}
 
 
-@REBALANCE_EXACTNESS_BUG
 def test_scale_up_from_one_to_three_workers_while_orders_flow(deployment, tmp_path):
     truth_path = tmp_path / "truth.json"
     first = deployment.worker(1, HOSTS[0])
@@ -77,7 +70,6 @@ def test_scale_up_from_one_to_three_workers_while_orders_flow(deployment, tmp_pa
     assert any(p["standby"] for p in cluster["partitions"].values())
 
 
-@REBALANCE_EXACTNESS_BUG
 def test_kill_9_one_of_three_workers_while_orders_flow(deployment, tmp_path):
     truth_path = tmp_path / "truth.json"
     workers = [deployment.worker(i + 1, h) for i, h in enumerate(HOSTS)]

@@ -1,0 +1,71 @@
+"""Asking the broker what a partition really holds, to tell a real gap from a lost delivery.
+
+A worker applies each partition's offsets in order. When a delivered offset jumps ahead of
+the next one expected, either the skipped offsets hold no records (transaction markers,
+compaction, retention, or the group was repositioned by ``orderstats replay``), or records
+were fetched and then dropped on the way (Faust's rebalance handling can do that). Only the
+broker can tell which, so the agent asks it here before it accepts a jump.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from app.producing import bootstrap_servers
+
+log = logging.getLogger(__name__)
+
+FETCH_TIMEOUT_MS = 5_000
+
+
+class LogProbe:
+    """A group-less reader of one topic (plus the group's committed offsets), started lazily."""
+
+    def __init__(self, broker_url: str, group: str, topic: str) -> None:
+        self.broker_url = broker_url
+        self.group = group
+        self.topic = topic
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _client(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            # group_id only so that committed() can ask the coordinator; the probe never
+            # subscribes, so it never joins the group or takes partitions from workers.
+            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(self.broker_url),
+                                        group_id=self.group, enable_auto_commit=False,
+                                        auto_offset_reset="earliest")
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
+
+    async def committed(self, partition: int) -> int | None:
+        """The group's committed offset for ``partition`` (None if it never committed)."""
+        async with self._lock:
+            client = await self._client()
+            return await client.committed(TopicPartition(self.topic, partition))
+
+    async def first_offset(self, partition: int, from_offset: int) -> int | None:
+        """Offset of the first record at or after ``from_offset`` (None: none arrived in time).
+
+        Offsets below the log start resolve to the log start (auto_offset_reset=earliest).
+        """
+        tp = TopicPartition(self.topic, partition)
+        async with self._lock:
+            client = await self._client()
+            client.assign([tp])
+            try:
+                client.seek(tp, from_offset)
+                batch = await client.getmany(tp, timeout_ms=FETCH_TIMEOUT_MS, max_records=1)
+            finally:
+                client.unsubscribe()  # no background prefetching between probes
+            records = batch.get(tp, [])
+            return records[0].offset if records else None
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
