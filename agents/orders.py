@@ -123,8 +123,22 @@ class OrderBatchProcessor:
         offset, jumping events (fetched before it) are dropped; they come again.
         """
         state = self._state(partition)
-        admitted: list[EventT] = []
-        i = 0
+        expected = start = state.next_offset
+        for i, event in enumerate(events):  # the common case: no jump at all
+            offset = event.message.offset
+            if offset == expected:
+                expected += 1
+            elif offset > expected:
+                break
+        else:
+            if expected != start:
+                state.next_offset = expected
+                state.verified_next = state.rereading_since = None
+            return events
+        admitted: list[EventT] = events[:i]
+        if expected != start:
+            state.next_offset = expected
+            state.verified_next = state.rereading_since = None
         while i < len(events):
             event = events[i]
             offset = event.message.offset
