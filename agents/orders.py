@@ -161,6 +161,8 @@ class OrderBatchProcessor:
     async def _accept_jump(self, partition: int, state: PartitionState, offset: int) -> bool:
         """Whether the partition may go on at ``offset``; if not, it is re-read (seek)."""
         start = state.next_offset
+        log.info("partition %s: offset %s follows %s; asking the broker what lies between",
+                 partition, offset, start - 1)
         committed = await self.probe.committed(partition)
         if committed is not None and committed > start:
             # Only `orderstats replay` moves the group past what was written here.

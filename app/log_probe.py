@@ -13,12 +13,14 @@ import asyncio
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from app.producing import bootstrap_servers
 
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_MS = 5_000
+ASK_TIMEOUT_S = 10.0  # a probe must never stall the agent: no answer counts as "unknown"
 
 
 class LogProbe:
@@ -43,16 +45,32 @@ class LogProbe:
         return self._consumer
 
     async def committed(self, partition: int) -> int | None:
-        """The group's committed offset for ``partition`` (None if it never committed)."""
+        """The group's committed offset for ``partition`` (None: never committed, or no answer)."""
+        try:
+            return await asyncio.wait_for(self._committed(partition), ASK_TIMEOUT_S)
+        except (asyncio.TimeoutError, KafkaError) as exc:
+            log.warning("committed offset of partition %s unknown (%r)", partition, exc)
+            return None
+
+    async def _committed(self, partition: int) -> int | None:
         async with self._lock:
             client = await self._client()
             return await client.committed(TopicPartition(self.topic, partition))
 
     async def first_offset(self, partition: int, from_offset: int) -> int | None:
-        """Offset of the first record at or after ``from_offset`` (None: none arrived in time).
+        """Offset of the first record at or after ``from_offset`` (None: no answer in time).
 
         Offsets below the log start resolve to the log start (auto_offset_reset=earliest).
         """
+        try:
+            return await asyncio.wait_for(self._first_offset(partition, from_offset),
+                                          ASK_TIMEOUT_S)
+        except (asyncio.TimeoutError, KafkaError) as exc:
+            log.warning("first offset of partition %s from %s unknown (%r)", partition,
+                        from_offset, exc)
+            return None
+
+    async def _first_offset(self, partition: int, from_offset: int) -> int | None:
         tp = TopicPartition(self.topic, partition)
         async with self._lock:
             client = await self._client()

@@ -28,6 +28,11 @@ class BatchStream(Stream):
         started_by_aiter = await self.maybe_start()
         app = self.app
         queue = self.channel.queue  # a mode ThrowableQueue: get_nowait fires pressure drops
+        # Faust empties channel queues when a rebalance begins and again when flow resumes.
+        # The second clear also drops events fetched in the new generation between Faust
+        # resuming the partitions and resuming flow, and nothing fetches them again. Events
+        # of an old generation are dropped below instead, so our queue is left alone.
+        app.flow_control._queues.discard(queue)
         unacked_add = app.consumer._unacked_messages.add
         acking_topics = app.topics._acking_topics
         sensors = app.sensors
