@@ -56,6 +56,11 @@ class PartitionState:
     sweep_from: bytes | None = None
     next_sweep: float = 0.0
 
+    def advance_to(self, next_offset: int) -> None:
+        """The partition's offsets are complete below ``next_offset``; any re-read is over."""
+        self.next_offset = next_offset
+        self.verified_next = self.rereading_since = None
+
 
 @dataclass
 class Plan:
@@ -123,7 +128,7 @@ class OrderBatchProcessor:
         offset, jumping events (fetched before it) are dropped; they come again.
         """
         state = self._state(partition)
-        expected = start = state.next_offset
+        expected = state.next_offset
         for i, event in enumerate(events):  # the common case: no jump at all
             offset = event.message.offset
             if offset == expected:
@@ -131,14 +136,12 @@ class OrderBatchProcessor:
             elif offset > expected:
                 break
         else:
-            if expected != start:
-                state.next_offset = expected
-                state.verified_next = state.rereading_since = None
+            i = len(events)
+        if expected != state.next_offset:
+            state.advance_to(expected)
+        if i == len(events):
             return events
         admitted: list[EventT] = events[:i]
-        if expected != start:
-            state.next_offset = expected
-            state.verified_next = state.rereading_since = None
         while i < len(events):
             event = events[i]
             offset = event.message.offset
@@ -146,9 +149,7 @@ class OrderBatchProcessor:
                 admitted.append(event)
             elif offset == state.next_offset or offset == state.verified_next:
                 admitted.append(event)
-                state.next_offset = offset + 1
-                state.verified_next = None
-                state.rereading_since = None
+                state.advance_to(offset + 1)
             elif state.rereading_since is not None:
                 if time.monotonic() - state.rereading_since > REREAD_PATIENCE_S:
                     state.rereading_since = None  # the re-read never came: ask again
@@ -183,7 +184,7 @@ class OrderBatchProcessor:
         state.next_offset = start
         state.rereading_since = time.monotonic()
         try:
-            await self.seek({TP(self.settings.orders_topic, partition): start})
+            await self.seek({TP(self.topic, partition): start})
         except Exception as exc:  # revoked meanwhile: its next owner starts from the commit
             log.warning("partition %s: re-read not started (%r)", partition, exc)
         return False

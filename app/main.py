@@ -17,9 +17,9 @@ import faust
 from faust.types import TP
 
 from agents.orders import OrderBatchProcessor
-from app.log_probe import LogProbe
 from app.fastpath import SCHEME, BatchStream, RawBytesSchema, tune_runtime
-from app.producing import bootstrap_servers, ensure_topic
+from app.log_probe import LogProbe
+from app.producing import bootstrap_servers, ensure_topics
 from app.settings import Settings
 from app.web.queries import StatsReader
 from app.web.views import Cluster, register_views
@@ -129,10 +129,10 @@ def build_app(settings: Settings, epoch: int = 1) -> Orderstats:
         # assignments (so of recovery and standbys) until the next refresh, minutes later,
         # and a new owner would start that table from nothing.
         compacted = {"cleanup.policy": "compact"}
-        for name, config in ((settings.orders_topic, None), (settings.dlq_topic, None),
-                             *((t.table.changelog_topic.get_topic_name(), compacted)
-                               for t in tables.all)):
-            have = run_sync(ensure_topic(settings.broker, name, settings.partitions, config))
+        topics = {settings.orders_topic: None, settings.dlq_topic: None,
+                  **{t.table.changelog_topic.get_topic_name(): compacted for t in tables.all}}
+        counts = run_sync(ensure_topics(settings.broker, topics, settings.partitions))
+        for name, have in counts.items():
             if have != settings.partitions:
                 raise SystemExit(f"topic {name} has {have} partitions but "
                                  f"ORDERSTATS_PARTITIONS={settings.partitions}; the tables' "

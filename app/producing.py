@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -21,7 +21,13 @@ def bootstrap_servers(broker_url: str) -> str:
 
 async def ensure_topic(broker_url: str, topic: str, partitions: int,
                        config: dict[str, str] | None = None) -> int:
-    """Create ``topic`` with ``partitions`` unless it exists; returns its partition count.
+    """Create ``topic`` with ``partitions`` unless it exists; returns its partition count."""
+    return (await ensure_topics(broker_url, {topic: config}, partitions))[topic]
+
+
+async def ensure_topics(broker_url: str, topics: Mapping[str, dict[str, str] | None],
+                        partitions: int) -> dict[str, int]:
+    """Create each topic (name -> topic config) unless it exists; returns partition counts.
 
     Producing to a missing topic would let the broker auto-create it with its default
     partition count, which then no longer matches the tables' changelogs.
@@ -29,18 +35,23 @@ async def ensure_topic(broker_url: str, topic: str, partitions: int,
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url))
     await admin.start()
     try:
-        try:
-            await admin.create_topics([NewTopic(topic, partitions, 1,
-                                                topic_configs=config or {})])
-        except TopicAlreadyExistsError:
-            pass
-        # A just-created topic can be described before its partitions are: ask again.
-        for _ in range(100):
-            described = await admin.describe_topics([topic])
-            if described and described[0]["partitions"]:
-                return len(described[0]["partitions"])
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"topic {topic} still has no partitions 10 s after creation")
+        counts: dict[str, int] = {}
+        for topic, config in topics.items():
+            try:
+                await admin.create_topics([NewTopic(topic, partitions, 1,
+                                                    topic_configs=config or {})])
+            except TopicAlreadyExistsError:
+                pass
+            # A just-created topic can be described before its partitions are: ask again.
+            for _ in range(100):
+                described = await admin.describe_topics([topic])
+                if described and described[0]["partitions"]:
+                    counts[topic] = len(described[0]["partitions"])
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"topic {topic} still has no partitions 10 s after creation")
+        return counts
     finally:
         await admin.close()
 

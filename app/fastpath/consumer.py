@@ -26,8 +26,8 @@ from typing import Any, AsyncIterator, Optional, Protocol, cast
 
 from faust.transport import drivers
 from faust.transport.consumer import CONSUMER_FETCHING
-from faust.types import TP
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
 
 from app.fastpath.conductor import SingleChannelConductor
 
@@ -97,7 +97,6 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
             raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
-
 
     def _new_offset(self, tp: TP) -> Optional[int]:
         source: CommitSource | None = getattr(self.app, "orderstats_commits", None)

@@ -47,8 +47,8 @@ class BatchStream(Stream):
                     if not app.flow_control.is_active():
                         # A rebalance is under way: take nothing more (the stock iterator
                         # blocks in the queue's get here). What we hold is processed and
-                        # acked before Faust commits; what waits in the queue is dropped on
-                        # resume, and the agent re-reads the hole that leaves.
+                        # acked before Faust commits; what waits in the queue is of the old
+                        # generation and is dropped when taken after the rebalance.
                         if events:
                             break
                         await app.flow_control.acquire()
