@@ -1,1 +1,1 @@
-"""Stream processors, one module per input topic."""
+"""The agents: orders.py declares the one agent and runs admit -> prepare -> commit."""

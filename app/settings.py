@@ -31,6 +31,17 @@ def _read(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], 
     return value
 
 
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+_flag.__name__ = "flag (1/0, true/false)"
+
+
 def _positive(v: float) -> bool:
     return v > 0
 
@@ -56,6 +67,8 @@ class Settings:
     rocksdb_cache_mb: int = 128
     standby_replicas: int = 1
     session_timeout_s: float = 10.0
+    fast_consumer: bool = True
+    event_loop: str = "uvloop"
 
     @property
     def advertised_host(self) -> str:
@@ -97,6 +110,9 @@ class Settings:
                                    lambda v: v >= 0, "must be >= 0"),
             session_timeout_s=_read(e, "ORDERSTATS_SESSION_TIMEOUT_S", d.session_timeout_s,
                                     float, lambda v: 6 <= v <= 300, "must be 6..300 seconds"),
+            fast_consumer=_read(e, "ORDERSTATS_FAST_CONSUMER", d.fast_consumer, _flag),
+            event_loop=_read(e, "ORDERSTATS_EVENT_LOOP", d.event_loop, str,
+                             lambda v: v in ("uvloop", "asyncio"), "must be uvloop or asyncio"),
         )
 
     def __post_init__(self) -> None:

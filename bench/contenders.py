@@ -17,7 +17,7 @@ import orjson
 import psutil
 
 from bench.dataset import Dataset, Windows, diff_windows
-from bench.worker import WorkerProcess
+from tests.worker_process import WorkerProcess
 
 PEERS = {
     "ceiling": "bench.ceiling_contender",
@@ -121,12 +121,17 @@ async def _api_windows(url: str, stores: list[str]) -> Windows:
     return out
 
 
-def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float) -> Measurement:
+BASELINE = "baseline"  # orderstats of another install (``--baseline PATH``), e.g. before a change
+
+
+def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float,
+                   label: str = "orderstats", binary: str | None = None) -> Measurement:
     """orderstats as shipped: a worker process; results read back through its live API."""
     name = f"bench-os-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "ORDERSTATS_BROKER": f"kafka://{broker}", "ORDERSTATS_APP_ID": name,
            "ORDERSTATS_ORDERS_TOPIC": data.topic, "ORDERSTATS_DLQ_TOPIC": f"{name}-dlq"}
-    worker = WorkerProcess(env, work / name).start(loglevel="warn")
+    worker = WorkerProcess(env, work / name, **({"binary": binary} if binary else {})
+                           ).start(loglevel="warn")
     rss = PeakRss(worker.proc.pid)
     try:
         worker.wait_ready(timeout=120)
@@ -146,13 +151,15 @@ def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float) -> Me
         peak_mb = rss.stop()
         worker.stop()
     if not done:
-        return Measurement("orderstats", data.events, 0, 0, peak_mb, 0, False,
+        return Measurement(label, data.events, 0, 0, peak_mb, 0, False,
                            ["did not finish in time"])
-    return _measure("orderstats", data, first, done, worker.rusage, peak_mb, windows)
+    return _measure(label, data, first, done, worker.rusage, peak_mb, windows)
 
 
 def run_contender(name: str, broker: str, data: Dataset, work: Path,
-                  timeout: float = 900) -> Measurement:
+                  timeout: float = 900, baseline: str | None = None) -> Measurement:
     if name == "orderstats":
         return run_orderstats(broker, data, work, timeout)
+    if name == BASELINE:
+        return run_orderstats(broker, data, work, timeout, BASELINE, baseline)
     return run_peer(name, broker, data, work, timeout)

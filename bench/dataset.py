@@ -6,8 +6,11 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from app.generator import GeneratorConfig, OrderGenerator
-from app.producing import ensure_topic, print_progress, produce
+from app.cli.order_generator import GeneratorConfig, OrderGenerator
+from app.cli.generate import print_progress
+from app.kafka.clients import Connection
+from app.kafka.producer import produce
+from app.kafka.topics import ensure_topic
 
 Windows = dict[str, dict[str, list[int]]]  # store -> window start (ISO) -> [orders, revenue]
 
@@ -28,8 +31,9 @@ def produce_dataset(broker: str, topic: str, events: int, stores: int, seed: int
     now_ms = int(time.time() * 1000)
 
     async def run() -> None:
-        await ensure_topic(broker, topic, partitions)
-        await produce(broker, topic, gen.events(events, now_ms - span_s * 1000, span_s * 1000,
+        conn = Connection(broker)
+        await ensure_topic(conn, topic, partitions)
+        await produce(conn, topic, gen.events(events, now_ms - span_s * 1000, span_s * 1000,
                                                 now_ms), progress=print_progress)
 
     asyncio.run(run())

@@ -14,13 +14,14 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from app.generator import GeneratorConfig, OrderGenerator
-from app.offsets import commit_offsets, log_bounds
-from app.producing import ensure_topic
+from app.cli.order_generator import GeneratorConfig, OrderGenerator
+from app.kafka.clients import Connection
+from app.kafka.offsets import commit_offsets, log_bounds
+from app.kafka.topics import ensure_topic
 from app.timefmt import format_iso_ms
 from bench.contenders import PeakRss
 from bench.dataset import produce_dataset
-from bench.worker import WorkerProcess, wait_for
+from tests.worker_process import WorkerProcess, wait_for
 
 
 def _env(broker: str, name: str, topic: str) -> dict[str, str]:
@@ -88,7 +89,7 @@ def latency(broker: str, work: Path, rates: list[int], seconds: float, stores: i
     results = []
     for rate in rates:
         name = f"bench-lat-{rate}-{uuid.uuid4().hex[:6]}"
-        asyncio.run(ensure_topic(broker, name, 8))
+        asyncio.run(ensure_topic(Connection(broker), name, 8))
         worker = WorkerProcess(_env(broker, name, name), work / name).start("warn")
         try:
             worker.wait_ready()
@@ -122,8 +123,8 @@ def recovery(broker: str, work: Path, events: int, stores: int) -> dict:
     out["restart_from_changelogs_s"] = worker.wait_ready(timeout=600)
     worker.stop()
 
-    bounds = asyncio.run(log_bounds(f"kafka://{broker}", name))
-    asyncio.run(commit_offsets(f"kafka://{broker}", name, name,
+    bounds = asyncio.run(log_bounds(Connection(broker), name))
+    asyncio.run(commit_offsets(Connection(broker), name, name,
                                {p: lo for p, (lo, _hi) in bounds.items()}))
     worker = WorkerProcess(env, data_dir).start("warn")
     rss = PeakRss(worker.proc.pid)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import orjson
 
-from app.producing import bootstrap_servers
-from bench.contenders import CONTENDERS, run_contender
+from app.kafka.clients import bootstrap_servers
+from bench.contenders import BASELINE, CONTENDERS, run_contender
 from bench.dataset import produce_dataset
 from bench.phases import latency, recovery
 from bench.report import machine, markdown, summarize
@@ -36,7 +36,11 @@ def main() -> None:
     p.add_argument("--recovery-events", type=int, default=1_000_000,
                    help="events of state for the recovery/replay run (0 = skip)")
     p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p.add_argument("--baseline", default="", help="an orderstats executable of another "
+                   "install (e.g. a checkout before a change): run as contender 'baseline'")
     a = p.parse_args()
+    if a.baseline:
+        a.contenders = [*a.contenders, BASELINE]
     events = 1_000_000 if a.full else a.events
     broker = bootstrap_servers(a.broker).split(",")[0]
     work = Path(tempfile.mkdtemp(prefix="orderstats-bench-"))
@@ -49,7 +53,7 @@ def main() -> None:
     for rep in range(a.repeat):
         run = {}
         for name in a.contenders:
-            m = run_contender(name, broker, data, work)
+            m = run_contender(name, broker, data, work, baseline=a.baseline or None)
             print(f"  run {rep + 1}/{a.repeat} {name:12s} {m.events_per_s:>9,.0f} ev/s  "
                   f"rss {m.peak_rss_mb:6.0f} MB  cpu {m.cpu_s:6.1f} s  "
                   f"{'exact' if m.correct else 'WRONG'}", flush=True)

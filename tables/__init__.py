@@ -1,4 +1,5 @@
-"""State: table definitions and the pure aggregation logic they apply.
+"""State: table schema, key encoding, stored shapes, the pure fence/window/dedup logic, and
+bulk per-partition RocksDB access.
 
 Note: PyTables also installs a top-level package named ``tables``; keep it out of the venv.
 """

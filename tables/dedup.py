@@ -21,9 +21,10 @@ from typing import Callable, Iterable, NamedTuple, Protocol
 
 import orjson
 
+from tables.keys import DEDUP_MARKER as MARKER_KEY
+from tables.keys import dedup_index_key as index_key
+
 Entry = tuple[str, str, int]  # (store_id, order_id, first offset)
-INDEX_PREFIX = b"\x00seen:"  # never a JSON key, so never a changelogged table key
-MARKER_KEY = b"\x00seen-indexed-through"
 
 
 class Verdict(Enum):
@@ -44,10 +45,6 @@ class IndexStore(Protocol):
     def get_many(self, keys: list[bytes]) -> list[bytes | None]: ...
 
     def apply(self, puts: dict[bytes, bytes], deletes: Iterable[bytes]) -> None: ...
-
-
-def index_key(store_id: str, order_id: str) -> bytes:
-    return INDEX_PREFIX + orjson.dumps([store_id, order_id])
 
 
 class DedupIndex:

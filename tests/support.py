@@ -12,8 +12,8 @@ from pathlib import Path
 
 import orjson
 
-from bench.worker import ORDERSTATS, WorkerProcess, free_port, http_json
-from bench.worker import wait_for as bench_wait_for
+from tests.worker_process import ORDERSTATS, WorkerProcess, free_port, http_json
+from tests.worker_process import wait_for as bench_wait_for
 
 __all__ = ["ORDERSTATS", "Deployment", "WorkerProcess", "assert_matches_truth", "free_port", "http_json",
            "wait_for"]
@@ -79,7 +79,7 @@ class Deployment:
 
 def assert_matches_truth(url: str, truth: dict, timeout: float = 120) -> None:
     """Poll the API until it equals the ground truth exactly; fail with the differences."""
-    from app.verify import compare
+    from app.cli.verify import compare
 
     deadline = time.monotonic() + timeout
     problems: list[str] = []

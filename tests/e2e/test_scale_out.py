@@ -13,7 +13,7 @@ import time
 import orjson
 import pytest
 
-from app.verify import compare
+from app.cli.verify import compare
 from tests.support import (ORDERSTATS, Deployment, assert_matches_truth, http_json,
                            wait_for)
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from app.offsets import active_members, commit_offsets, log_bounds
-from app.producing import bootstrap_servers
+from app.kafka.clients import Connection, bootstrap_servers
+from app.kafka.offsets import active_members, commit_offsets, log_bounds
 from tests.support import Deployment, assert_matches_truth, http_json, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -34,8 +34,8 @@ async def read_topic(broker: str, topic: str) -> list:
 
 
 def reset_to_earliest(dep: Deployment) -> None:
-    bounds = asyncio.run(log_bounds(dep.broker, dep.topic))
-    asyncio.run(commit_offsets(dep.broker, dep.group, dep.topic,
+    bounds = asyncio.run(log_bounds(Connection(dep.broker), dep.topic))
+    asyncio.run(commit_offsets(Connection(dep.broker), dep.group, dep.topic,
                                {p: start for p, (start, _end) in bounds.items()}))
 
 
@@ -80,7 +80,7 @@ def test_stats_are_exact_and_survive_stop_replay_and_kill(deployment: Deployment
     wait_for(lambda: worker.processed() >= 2_000, 60, interval=0.05, what="some progress")
     worker.kill()
     # The killed member stays in the group until its session times out (10 s).
-    wait_for(lambda: asyncio.run(active_members(deployment.broker, deployment.group)) == 0,
+    wait_for(lambda: asyncio.run(active_members(Connection(deployment.broker), deployment.group)) == 0,
              40, what="the killed worker to leave the group")
     reset_to_earliest(deployment)
     worker = deployment.worker(index=1)

@@ -6,7 +6,9 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from agents.orders import OrderBatchProcessor, PartitionState
+from agents.admission import Cursor
+from agents.orders import OrderBatchProcessor
+from agents.partition import PartitionState
 from app.settings import Settings
 from tables.dedup import DedupIndex
 
@@ -46,7 +48,7 @@ def processor(probe: FakeProbe, last_offset: int = 9) -> tuple[OrderBatchProcess
     proc = OrderBatchProcessor(None, None, Settings.from_env({"ORDERSTATS_ORDERS_TOPIC": TOPIC}),
                                probe, seek)  # type: ignore[arg-type]
     proc.partitions[0] = PartitionState(last_offset, 0, 0, DedupIndex(1000, NoStore()),
-                                        next_offset=last_offset + 1)
+                                        Cursor(last_offset + 1))
     return proc, seeks
 
 
@@ -55,7 +57,7 @@ def events(*offsets: int) -> list[Any]:
 
 
 def admit(proc: OrderBatchProcessor, *offsets: int) -> list[int]:
-    admitted = asyncio.run(proc._admit(0, events(*offsets)))
+    admitted = asyncio.run(proc.admit(0, events(*offsets)))
     return [e.message.offset for e in admitted]
 
 
@@ -63,7 +65,7 @@ def test_contiguous_offsets_and_replays_are_admitted_without_asking_the_broker()
     probe = FakeProbe(list(range(100)))
     proc, seeks = processor(probe)
     assert admit(proc, 5, 6, 10, 11, 12) == [5, 6, 10, 11, 12]
-    assert proc.partitions[0].next_offset == 13
+    assert proc.partitions[0].cursor.next_offset == 13
     assert probe.asked == [] and seeks == []
 
 
@@ -72,7 +74,7 @@ def test_a_hole_holding_no_records_is_accepted():
     proc, seeks = processor(probe)
     assert admit(proc, 10, 11, 12, 20, 21) == [10, 11, 12, 20, 21]
     assert probe.asked == [13] and seeks == []
-    assert proc.partitions[0].next_offset == 22
+    assert proc.partitions[0].cursor.next_offset == 22
 
 
 def test_records_lost_on_the_way_are_re_read_and_nothing_past_the_hole_is_applied():
@@ -83,7 +85,7 @@ def test_records_lost_on_the_way_are_re_read_and_nothing_past_the_hole_is_applie
     assert seeks == [{0: 12}]
     # Still-queued events from before the re-read are dropped; the re-read is admitted.
     assert admit(proc, 17, 18, 12, 13, 14, 15) == [12, 13, 14, 15]
-    assert proc.partitions[0].next_offset == 16
+    assert proc.partitions[0].cursor.next_offset == 16
     assert seeks == [{0: 12}]  # one seek, however many stale events followed
 
 

@@ -1,7 +1,7 @@
 import orjson
 
-from app.events import InvalidOrder, decode_order
-from app.generator import GeneratorConfig, OrderGenerator
+from app.order import InvalidOrder, decode_order
+from app.cli.order_generator import GeneratorConfig, OrderGenerator
 from tables.windows import window_start_s
 from app.timefmt import format_iso_s
 

@@ -2,7 +2,7 @@ import pytest
 
 from app.settings import Settings
 from app.web.params import ApiError, choice_param, int_param, time_param
-from app.web.views import merge_parts
+from app.web.merge import merge_parts
 
 
 def test_params_give_400_with_a_message_naming_the_parameter():

@@ -1,0 +1,1 @@
+"""The ``orderstats`` command line: main.py is the entry point, one module per command."""

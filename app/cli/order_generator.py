@@ -1,0 +1,170 @@
+"""Realistic order streams and the exact statistics they must produce (the ground truth).
+
+Pure generation (no Kafka): :class:`OrderGenerator` yields ``(key, value)`` byte pairs and
+records what the stats must show in :class:`GroundTruth`; ``orderstats generate``
+(app/cli/generate.py) produces them to Kafka.
+Store popularity is Zipf-skewed, everything is reproducible from the seed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Iterator
+
+import orjson
+
+from app.timefmt import format_iso_ms, format_iso_s
+from tables.windows import TumblingWindows, window_start_s
+
+
+@dataclass
+class GeneratorConfig:
+    stores: int = 50
+    zipf_s: float = 1.1
+    seed: int = 42
+    duplicate_share: float = 0.0
+    invalid_share: float = 0.0
+    late_share: float = 0.0
+    window_size_s: int = 60
+    retention_s: int = 24 * 3600
+
+    def __post_init__(self) -> None:
+        if self.stores < 1:
+            raise ValueError("stores must be at least 1")
+        for name in ("duplicate_share", "invalid_share", "late_share"):
+            share = getattr(self, name)
+            if not 0.0 <= share < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {share}")
+        if self.zipf_s < 0:
+            raise ValueError("zipf_s must be >= 0")
+
+
+@dataclass
+class GroundTruth:
+    """What the live API must report once every produced event has been processed."""
+
+    window_size_s: int
+    stores: dict[str, dict] = field(default_factory=dict)
+    produced: int = 0
+    valid: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    late: int = 0
+
+    def add(self, store_id: str, created_ms: int, total: int, items: int, late: bool) -> None:
+        s = self.stores.setdefault(store_id, {"totals": {"orders": 0, "revenue": 0, "items": 0,
+                                                          "late": 0}, "windows": {}})
+        t = s["totals"]
+        t["orders"] += 1
+        t["revenue"] += total
+        t["items"] += items
+        t["late"] += late
+        self.valid += 1
+        if late:
+            self.late += 1
+            return
+        start = format_iso_s(window_start_s(created_ms, self.window_size_s))
+        w = s["windows"].setdefault(start, {"orders": 0, "revenue": 0, "items": 0})
+        w["orders"] += 1
+        w["revenue"] += total
+        w["items"] += items
+
+    def to_json(self) -> dict:
+        return {"window_size_s": self.window_size_s, "produced": self.produced,
+                "valid": self.valid, "duplicates": self.duplicates, "invalid": self.invalid,
+                "late": self.late, "stores": self.stores}
+
+
+INVALID_KINDS = ("not_json", "not_object", "missing_store", "negative_total", "float_total",
+                 "bad_time", "naive_time", "zero_qty", "too_many_items")
+
+
+class OrderGenerator:
+    """Yields encoded order events; ``truth`` follows along."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.store_ids = [f"s-{i:04d}" for i in range(config.stores)]
+        weights = [1.0 / (rank ** config.zipf_s) for rank in range(1, config.stores + 1)]
+        self._cumulative = list(accumulate(weights))
+        self.truth = GroundTruth(config.window_size_s)
+        self._recent: deque[tuple[bytes, bytes]] = deque(maxlen=2000)
+        self._seq = 0
+
+    def _store(self) -> str:
+        x = self.rng.random() * self._cumulative[-1]
+        return self.store_ids[bisect.bisect_left(self._cumulative, x)]
+
+    def _order(self, store_id: str, created_ms: int) -> dict:
+        rng = self.rng
+        items = [{"sku": f"SKU-{rng.randrange(500):03d}", "qty": rng.randint(1, 4),
+                  "unit_price": rng.randrange(100, 5000, 10)}
+                 for _ in range(rng.randint(1, 5))]
+        self._seq += 1
+        return {"order_id": f"o-{self.config.seed}-{self._seq:09d}", "store_id": store_id,
+                "created_at": format_iso_ms(created_ms), "items": items,
+                "total": sum(i["qty"] * i["unit_price"] for i in items), "currency": "JPY",
+                "channel": "web"}  # an extra field, as producers may add: kept and ignored
+
+    def _invalid(self, store_id: str, created_ms: int) -> bytes:
+        kind = self.rng.choice(INVALID_KINDS)
+        doc = self._order(store_id, created_ms)
+        if kind == "not_json":
+            return b"\xff{not json"
+        if kind == "not_object":
+            return orjson.dumps([doc])
+        if kind == "missing_store":
+            del doc["store_id"]
+        elif kind == "negative_total":
+            doc["total"] = -abs(doc["total"]) - 1
+        elif kind == "float_total":
+            doc["total"] = doc["total"] + 0.5
+        elif kind == "bad_time":
+            doc["created_at"] = "yesterday at noon"
+        elif kind == "naive_time":
+            doc["created_at"] = doc["created_at"].rstrip("Z")
+        elif kind == "zero_qty":
+            doc["items"][0]["qty"] = 0
+        elif kind == "too_many_items":
+            doc["items"] = doc["items"][:1] * 1001
+        return orjson.dumps(doc)
+
+    def event(self, created_ms: int, now_ms: int) -> tuple[bytes, bytes]:
+        """One event created at ``created_ms``; lateness is judged against ``now_ms``."""
+        cfg = self.config
+        truth = self.truth
+        truth.produced += 1
+        roll = self.rng.random()
+        if roll < cfg.duplicate_share and self._recent:
+            truth.duplicates += 1
+            return self.rng.choice(self._recent)
+        store_id = self._store()
+        key = orjson.dumps(store_id)
+        if roll < cfg.duplicate_share + cfg.invalid_share:
+            truth.invalid += 1
+            return key, self._invalid(store_id, created_ms)
+        late = roll < cfg.duplicate_share + cfg.invalid_share + cfg.late_share
+        if late:
+            # Far beyond the retention, so processing delays cannot move it across the line.
+            created_ms = TumblingWindows(cfg.window_size_s, cfg.retention_s).late_cutoff_ms(
+                now_ms) - self.rng.randint(
+                3600_000, 48 * 3600_000)
+        doc = self._order(store_id, created_ms)
+        value = orjson.dumps(doc)
+        items = sum(i["qty"] for i in doc["items"])
+        truth.add(store_id, created_ms, doc["total"], items, late)
+        self._recent.append((key, value))
+        return key, value
+
+    def events(self, count: int, start_ms: int, span_ms: int,
+               now_ms: int) -> Iterator[tuple[bytes, bytes]]:
+        """``count`` events with created_at spread evenly over [start, start + span)."""
+        for i in range(count):
+            jitter = self.rng.randint(-2000, 2000)
+            created = start_ms + (span_ms * i) // max(count, 1) + jitter
+            yield self.event(max(created, start_ms), now_ms)

@@ -1,0 +1,65 @@
+"""Merging the partial answers of several workers into one: pure, no Faust, no HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.settings import Settings
+from app.timefmt import format_iso_ms
+
+
+def as_of(progress: dict[int, list[int]]) -> dict[str, Any]:
+    """How fresh an answer is: highest event time seen and the last offset reflected."""
+    watermark = max((v[1] for v in progress.values()), default=0)
+    return {"watermark": format_iso_ms(watermark) if watermark else None,
+            "offsets": {str(p): v[0] for p, v in sorted(progress.items())}}
+
+
+def merge_parts(parts: dict[str, Any], settings: Settings, sort: str,
+                limit: int) -> dict[str, Any]:
+    """Merge per-worker store lists; each partition is taken once, absent ones are named."""
+    seen: set[int] = set()
+    stores: list[dict] = []
+    progress: dict[int, list[int]] = {}
+    for url in sorted(parts):
+        part = parts[url]
+        if "error" in part:
+            continue
+        if seen.intersection(part["partitions"]):
+            continue  # an overlap means a rebalance in flight; the first answer stands
+        seen.update(part["partitions"])
+        stores.extend(part["stores"])
+        progress.update({int(p): v for p, v in part["progress"].items()})
+    stores.sort(key=lambda s: (-s["totals"][sort], s["store_id"]))
+    missing = sorted(set(range(settings.partitions)) - seen)
+    return {
+        "sort": sort,
+        "count": len(stores),
+        "stores": stores[:limit],
+        "window_size_s": settings.window_size_s,
+        "complete": not missing,
+        "missing_partitions": missing,
+        "unreachable_workers": sorted(u for u, p in parts.items() if "error" in p),
+        "as_of": as_of(progress),
+    }
+
+
+def merge_cluster(statuses: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Merge per-worker statuses into one view of every partition's owner and lag."""
+    owners: dict[int, dict[str, Any]] = {p: {"active": None, "standby": []}
+                                          for p in range(settings.partitions)}
+    for url, st in sorted(statuses.items()):
+        if "error" in st:
+            continue
+        for p, info in st["partitions"].items():
+            entry = owners[int(p)]
+            if info["role"] == "active":
+                entry.update(active=url, lag=info["lag"], last_offset=info["last_offset"],
+                             log_end=info["log_end"], watermark=info["watermark"])
+            else:
+                entry["standby"].append(url)
+    unowned = sorted(p for p, e in owners.items() if e["active"] is None)
+    return {"workers": [{"url": url, **st} for url, st in sorted(statuses.items())],
+            "partitions": {str(p): e for p, e in owners.items()},
+            "complete": not unowned, "unowned_partitions": unowned,
+            "total_lag": sum(e.get("lag") or 0 for e in owners.values())}

@@ -1,0 +1,118 @@
+"""Answers to the API's questions from this worker's own partitions.
+
+Reads go straight to the partitions' RocksDB stores (tables/store.py); a store's windows
+are one prefix scan, since window keys sort by store first (tables/keys.py).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable
+
+from app.settings import Settings
+from app.timefmt import format_iso_s
+from app.web.merge import as_of
+from tables import keys
+from tables.schema import StatsTables
+from tables.values import TotalsValue, WindowValue
+from tables.windows import TumblingWindows
+
+
+def window_json(start: int, size: int, stored: Any) -> dict[str, Any]:
+    v = WindowValue.load(stored)
+    return {"start": format_iso_s(start), "end": format_iso_s(start + size),
+            "orders": v.orders, "revenue": v.revenue, "items": v.items}
+
+
+def totals_json(stored: Any) -> dict[str, int]:
+    v = TotalsValue.load(stored)
+    return {"orders": v.orders, "revenue": v.revenue, "items": v.items, "late": v.late}
+
+
+class StatsReader:
+    """Query the stats held by the partitions ``partitions()`` returns (the active ones)."""
+
+    def __init__(self, tables: StatsTables, settings: Settings,
+                 partitions: Callable[[], Iterable[int]]) -> None:
+        self.tables = tables
+        self.settings = settings
+        self.partitions = partitions
+        self.windows = TumblingWindows(settings.window_size_s, settings.retention_s)
+
+    def _now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def progress(self, partitions: Iterable[int]) -> dict[int, list[int]]:
+        out = {}
+        for p in partitions:
+            value = self.tables.progress.get(p, p)
+            if value is not None:
+                out[p] = value
+        return out
+
+    def _find(self, store_id: str) -> tuple[int, list[int]] | None:
+        for p in self.partitions():
+            value = self.tables.totals.get(p, store_id)
+            if value is not None:
+                return p, value
+        return None
+
+    def _windows(self, partition: int, store_id: str) -> list[tuple[int, list[int]]]:
+        """All retained windows of a store, oldest first."""
+        prefix = keys.store_windows_prefix(store_id)
+        cutoff = self.windows.late_cutoff_ms(self._now_ms())
+        found = [(key[1], value)
+                 for key, value in self.tables.windows.items_with_prefix(partition, prefix)
+                 if key[0] == store_id and self.windows.is_retained(key[1], cutoff)]
+        found.sort(key=lambda kv: kv[0])
+        return found
+
+    def store(self, store_id: str, limit: int) -> dict[str, Any] | None:
+        found = self._find(store_id)
+        if found is None:
+            return None
+        partition, totals = found
+        size = self.settings.window_size_s
+        windows = self._windows(partition, store_id)
+        current_start = self.windows.start_s(self._now_ms())
+        current = next((v for s, v in windows if s == current_start), None)
+        return {
+            "store_id": store_id,
+            "window_size_s": size,
+            "current": window_json(current_start, size, current),
+            "windows": [window_json(s, size, v) for s, v in reversed(windows[-limit:])]
+            if limit else [],
+            "totals": totals_json(totals),
+            "as_of": as_of(self.progress([partition])),
+        }
+
+    def store_windows(self, store_id: str, from_ms: int, to_ms: int) -> dict[str, Any] | None:
+        found = self._find(store_id)
+        if found is None:
+            return None
+        partition, _ = found
+        size = self.settings.window_size_s
+        return {
+            "store_id": store_id,
+            "window_size_s": size,
+            "windows": [window_json(s, size, v) for s, v in self._windows(partition, store_id)
+                        if from_ms <= s * 1000 < to_ms],
+            "as_of": as_of(self.progress([partition])),
+        }
+
+    def local_stores(self) -> dict[str, Any]:
+        """Every store of this worker's partitions: current window and lifetime totals."""
+        size = self.settings.window_size_s
+        current_start = self.windows.start_s(self._now_ms())
+        partitions = sorted(self.partitions())
+        stores = []
+        for p in partitions:
+            entries = list(self.tables.totals.items(p))
+            currents = self.tables.windows.get_many(
+                p, [keys.window_key(store_id, current_start) for store_id, _ in entries])
+            for (store_id, totals), current in zip(entries, currents):
+                stores.append({"store_id": store_id,
+                               "current": window_json(current_start, size, current),
+                               "totals": totals_json(totals)})
+        return {"partitions": partitions, "stores": stores,
+                "progress": {str(p): v for p, v in self.progress(partitions).items()}}

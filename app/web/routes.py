@@ -1,0 +1,214 @@
+"""HTTP routes: one view per question (contract v1), plus the page, health and metrics.
+
+Single-store questions are answered by the worker that owns the store's partition (Faust's
+router decides, app/web/cluster.py forwards); the all-stores question fans out to every
+worker and merges their partitions (app/web/merge.py), saying which are missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Awaitable, Callable
+
+import faust
+import orjson
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.metrics import REGISTRY
+from app.settings import Settings
+from app.web.cluster import ROUTED_HEADER, Cluster
+from app.web.merge import merge_cluster, merge_parts
+from app.web.params import ApiError, choice_param, int_param, store_id_param, time_param
+from app.web.reader import StatsReader
+
+log = logging.getLogger(__name__)
+
+SORT_KEYS = ("orders", "revenue")
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+@dataclass
+class Web:
+    """What the views answer from; one per app (``app.orderstats_web``)."""
+
+    reader: StatsReader
+    cluster: Cluster
+    settings: Settings
+    page: str
+
+
+def web(view: View) -> Web:
+    return view.app.orderstats_web
+
+
+def json_response(view: View, body: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    resp = view.bytes(orjson.dumps(body), content_type="application/json", status=status)
+    for name, value in (headers or {}).items():
+        resp.headers[name] = value
+    return resp
+
+
+def api(handler: Handler) -> Handler:
+    """Turn ApiError into its 4xx/5xx JSON and any other failure into a JSON 500, no trace."""
+
+    @functools.wraps(handler)
+    async def wrapped(view: View, request: Request, **kwargs: Any) -> Response:
+        try:
+            return await handler(view, request, **kwargs)
+        except ApiError as exc:
+            headers = {"Retry-After": "1"} if exc.status == 503 else None
+            return json_response(view, exc.body(), exc.status, headers)
+        except Exception:
+            log.exception("internal error answering %s", request.url)
+            return json_response(view, ApiError(500, "internal", "internal error, see the "
+                                                "worker log").body(), 500)
+
+    return wrapped
+
+
+async def routed(view: View, request: Request, store_id: str,
+                 local: Callable[[], Any]) -> Response:
+    """Answer locally if this worker owns ``store_id``, else forward to its owner."""
+    cluster = web(view).cluster
+    if not cluster.ready() and request.headers.get(ROUTED_HEADER) is None:
+        raise ApiError(503, "not_ready", "worker is recovering or rebalancing, retry")
+    owner = cluster.owner_of(store_id)
+    if owner == cluster.self_url() or request.headers.get(ROUTED_HEADER):
+        body = local()
+        if body is None:
+            raise ApiError(404, "store_not_found",
+                           f"no order of store {store_id!r} has been seen")
+        return json_response(view, body)
+    status, raw = await cluster.forward(owner, request)
+    if status == 503:
+        raise ApiError(503, "rebalancing", "the owning worker is not ready, retry")
+    return view.bytes(raw, content_type="application/json", status=status)
+
+
+class StoreView(View):
+    """One store: current window, recent windows (newest first), totals, freshness."""
+
+    @api
+    async def get(self, request: Request, store_id: str) -> Response:
+        store_id = store_id_param(store_id)
+        limit = int_param(request.query, "limit", 60, 0, 10_000)
+        return await routed(self, request, store_id,
+                            lambda: web(self).reader.store(store_id, limit))
+
+
+class StoreWindowsView(View):
+    """One store's windows starting in [from, to), oldest first."""
+
+    @api
+    async def get(self, request: Request, store_id: str) -> Response:
+        store_id = store_id_param(store_id)
+        start, end = time_param(request.query, "from"), time_param(request.query, "to")
+        if end <= start:
+            raise ApiError(400, "bad_parameter", "to must be later than from")
+        return await routed(self, request, store_id,
+                            lambda: web(self).reader.store_windows(store_id, start, end))
+
+
+class LocalStoresView(View):
+    """Internal: this worker's partitions only (the all-stores fan-out calls it)."""
+
+    @api
+    async def get(self, request: Request) -> Response:
+        if not web(self).cluster.ready():
+            raise ApiError(503, "not_ready", "worker is recovering or rebalancing")
+        return json_response(self, web(self).reader.local_stores())
+
+
+class StoresView(View):
+    """Every store: current window and lifetime totals, merged from all workers."""
+
+    @api
+    async def get(self, request: Request) -> Response:
+        sort = choice_param(request.query, "sort", SORT_KEYS)
+        limit = int_param(request.query, "limit", 100, 1, 100_000)
+        w = web(self)
+        if not w.cluster.ready():
+            raise ApiError(503, "not_ready", "worker is recovering or rebalancing, retry")
+        parts = await w.cluster.fan_out("/api/_local/stores", w.reader.local_stores)
+        return json_response(self, merge_parts(parts, w.settings, sort, limit))
+
+
+class LocalStatusView(View):
+    """Internal: this worker's partitions, lag, watermarks and recovery state."""
+
+    @api
+    async def get(self, request: Request) -> Response:
+        w = web(self)
+        return json_response(self, w.cluster.local_status(w.reader))
+
+
+class ClusterView(View):
+    """Every worker: its partitions (active, standby), lag, watermark, recovery."""
+
+    @api
+    async def get(self, request: Request) -> Response:
+        w = web(self)
+        statuses = await w.cluster.fan_out("/api/_local/status",
+                                           lambda: w.cluster.local_status(w.reader))
+        return json_response(self, merge_cluster(statuses, w.settings))
+
+
+class HealthView(View):
+    """The process is alive and serving HTTP."""
+
+    async def get(self, request: Request) -> Response:
+        return json_response(self, {"status": "ok"})
+
+
+class ReadyView(View):
+    """200 once recovery is done and partitions are assigned, else 503."""
+
+    async def get(self, request: Request) -> Response:
+        cluster = web(self).cluster
+        ready = cluster.ready()
+        return json_response(self, {"ready": ready, "partitions": cluster.active_partitions()},
+                             200 if ready else 503)
+
+
+class MetricsView(View):
+    """Prometheus exposition."""
+
+    async def get(self, request: Request) -> Response:
+        return self.bytes(generate_latest(REGISTRY),
+                          content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+class PageView(View):
+    """The live report page (static; it polls the JSON API)."""
+
+    async def get(self, request: Request) -> Response:
+        return self.html(web(self).page)
+
+
+ROUTES: dict[str, type[View]] = {
+    "/api/stores/{store_id}": StoreView,
+    "/api/stores/{store_id}/windows": StoreWindowsView,
+    "/api/_local/stores": LocalStoresView,
+    "/api/stores": StoresView,
+    "/api/_local/status": LocalStatusView,
+    "/api/cluster": ClusterView,
+    "/health": HealthView,
+    "/ready": ReadyView,
+    "/metrics": MetricsView,
+    "/": PageView,
+}
+
+
+def register_views(app: faust.App, reader: StatsReader, cluster: Cluster,
+                   settings: Settings) -> None:
+    """Add the product's routes to ``app``'s web server."""
+    page = resources.files("app.web").joinpath("dashboard.html").read_text()
+    app.orderstats_web = Web(reader, cluster, settings, page)
+    for path, view in ROUTES.items():
+        app.page(path)(view)

@@ -1,0 +1,159 @@
+"""The composition root: builds the Faust app from Settings and wires tables, agents, web.
+
+Nothing is built at import: ``build_app`` takes the settings and the state epoch, so the
+``orderstats`` command (app/cli/main.py) builds the app only once it knows the epoch, and
+tests can build apps with settings of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Coroutine, TypeVar
+
+import faust
+from aiokafka.errors import KafkaError
+from faust.types import TP
+
+from agents.orders import OrderBatchProcessor, define_orders_agent
+from app.faust_ext import SCHEME, STORE_URL, BatchStream, RawBytesSchema, tune_runtime
+from app.kafka.clients import Connection, unreachable
+from app.kafka.log_probe import LogProbe
+from app.kafka.topics import ensure_topics
+from app.settings import Settings
+from app.web.cluster import Cluster
+from app.web.reader import StatsReader
+from app.web.routes import register_views
+from tables.schema import StatsTables, TableOptions, define_tables
+
+T = TypeVar("T")
+
+
+@dataclass
+class Orderstats:
+    """Handles on the assembled parts, for commands and tests."""
+
+    app: faust.App
+    settings: Settings
+    orders: faust.TopicT
+    dlq: faust.TopicT
+    tables: StatsTables
+    processor: OrderBatchProcessor
+
+
+def faust_config(settings: Settings, epoch: int = 1) -> dict:
+    """Faust settings derived from ours (see README, "Configuration")."""
+    return dict(
+        version=epoch,  # see app.kafka.epoch: a rebuild moves to fresh changelogs and state
+        # orderstats:// = Faust's aiokafka transport with the batch-draining consumer.
+        broker=";".join((SCHEME if settings.fast_consumer else "kafka") + "://" + host
+                        for host in Connection(settings.broker).bootstrap.split(",")),
+        Stream=BatchStream,
+        Schema=RawBytesSchema,
+        store="rocksdb://",
+        # One subdirectory per app id: tables of two deployments never share a RocksDB.
+        datadir=str(Path(settings.data_dir) / settings.app_id),
+        topic_partitions=settings.partitions,
+        topic_allow_declare=True,
+        key_serializer="json",
+        value_serializer="raw",
+        # Faust derives the URL other workers use (canonical_url) from web_host and
+        # web_port, so ``orderstats worker --web-port`` moves both.
+        web_bind=settings.web_bind,
+        web_host=settings.advertised_host,
+        web_port=settings.web_port,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        table_standby_replicas=settings.standby_replicas,
+        # A worker that dies without leaving the group holds its partitions until the
+        # session times out: this bounds the failover time.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 6),
+        broker_rebalance_timeout=max(30.0, settings.session_timeout_s * 3),
+        # Offsets are committed only after the producer (changelogs) is flushed; frequent
+        # commits keep the replay after a crash short.
+        broker_commit_every=100_000,
+        broker_commit_interval=1.0,
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        broker_max_poll_records=10_000,
+        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        producer_linger_ms=5,
+        producer_max_batch_size=1024 * 1024,
+        producer_acks=-1,
+        # A rebalance waits for the batch in flight, so partitions are not closed under it.
+        stream_wait_empty=True,
+        consumer_auto_offset_reset="earliest",
+    )
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even if a loop exists in this thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def build_app(settings: Settings, epoch: int = 1, worker: bool = True) -> Orderstats:
+    """The whole worker: topics, tables, the orders agent, start-up hooks and the web view.
+
+    ``worker=False`` (other commands, ``--help``) leaves out the start-up hook that needs
+    the broker."""
+    app = faust.App(settings.app_id, **faust_config(settings, epoch))
+    # internal=True: Faust creates the topics (with our partition count) when absent.
+    orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw",
+                       partitions=settings.partitions, internal=True)
+    dlq = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes,
+                    key_serializer="raw", value_serializer="raw",
+                    partitions=settings.partitions, internal=True)
+    tables = define_tables(app, TableOptions(settings.partitions, STORE_URL,
+                                             settings.rocksdb_cache_mb))
+    conn = Connection(settings.broker)
+    probe = LogProbe(conn, app.conf.id, settings.orders_topic)
+    processor = OrderBatchProcessor(tables, dlq, settings, probe,
+                                    seek=lambda offsets: app.consumer.seek_wait(offsets))
+    app.orderstats_commits = processor  # commits what it wrote (app/faust_ext/consumer.py)
+    define_orders_agent(app, orders, processor, settings)
+    wire_lifecycle(app, settings, conn, tables, probe, worker)
+    cluster = Cluster(app, settings)
+    register_views(app, StatsReader(tables, settings, cluster.active_partitions), cluster,
+                   settings)
+    return Orderstats(app, settings, orders, dlq, tables, processor)
+
+
+def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables: StatsTables,
+                   probe: LogProbe, worker: bool) -> None:
+    """Start-up (topics before subscribing, runtime tuning) and shutdown hooks."""
+
+    @app.task
+    async def tune() -> None:
+        tune_runtime(app)
+
+    @app.on_before_shutdown.connect
+    async def close_probe(app: faust.App, **kwargs: object) -> None:
+        await probe.close()
+
+    if not worker:
+        return
+
+    @app.on_worker_init.connect
+    def create_topics(app: faust.App, **kwargs: object) -> None:
+        Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)
+        # Before the consumer subscribes: a topic created after the first assignment is only
+        # noticed at the next metadata refresh (minutes), so the worker would sit idle.
+        # The changelogs too: one created after the first metadata fetch is left out of
+        # assignments (so of recovery and standbys) until the next refresh, minutes later,
+        # and a new owner would start that table from nothing.
+        compacted = {"cleanup.policy": "compact"}
+        topics = {settings.orders_topic: None, settings.dlq_topic: None,
+                  **{t.changelog_topic: compacted for t in tables.all}}
+        try:
+            counts = run_sync(ensure_topics(conn, topics, settings.partitions))
+        except KafkaError as exc:
+            raise SystemExit(unreachable(conn, exc)) from None
+        for name, have in counts.items():
+            if have != settings.partitions:
+                raise SystemExit(f"topic {name} has {have} partitions but "
+                                 f"ORDERSTATS_PARTITIONS={settings.partitions}; the tables' "
+                                 "changelogs must match the source topic")

@@ -1,0 +1,68 @@
+"""The product's tables: names, stored shapes, and their changelog topics.
+
+Each table is a Faust RocksDB table (one RocksDB per partition) backed by a compacted
+changelog topic with the source topic's partition count. Values are the JSON lists of
+:mod:`tables.values`; keys are spelled by :mod:`tables.keys`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from tables.store import PartitionStore
+
+WINDOWS = "windows"  # key [store_id, window start s]  value WindowValue
+TOTALS = "totals"  # key store_id                   value TotalsValue
+PROGRESS = "progress"  # key partition              value Progress
+DEDUP = "dedup"  # key [partition, seq]             value DedupSegmentValue
+TABLE_NAMES = (WINDOWS, TOTALS, PROGRESS, DEDUP)
+
+HELP = {
+    WINDOWS: "per-store tumbling windows: orders, revenue, items",
+    TOTALS: "per-store lifetime totals, late orders included",
+    PROGRESS: "per-partition last offset and event-time watermark",
+    DEDUP: "seen order ids, one segment per partition per batch",
+}
+
+
+def changelog_topic(group: str, table: str) -> str:
+    """Faust's changelog topic of ``table`` for the app (consumer group) id ``group``."""
+    return f"{group}-{table}-changelog"
+
+
+@dataclass
+class StatsTables:
+    windows: PartitionStore
+    totals: PartitionStore
+    progress: PartitionStore
+    dedup: PartitionStore
+
+    @property
+    def all(self) -> tuple[PartitionStore, ...]:
+        return (self.windows, self.totals, self.progress, self.dedup)
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """How the tables are stored: the store URL and the RocksDB memory budget."""
+
+    partitions: int
+    store_url: str = "rocksdb://"
+    cache_mb: int = 128
+
+
+def define_tables(app: faust.App, options: TableOptions) -> StatsTables:
+    """Declare the tables on ``app`` (changelog partitions = the orders topic's)."""
+    rocksdb = {"block_cache_size": options.cache_mb * 1024 * 1024,
+               "write_buffer_size": 8 * 1024 * 1024,
+               "max_write_buffer_number": 2}
+
+    def table(name: str) -> PartitionStore:
+        # key_type None -> json keys (what the router hashes); bytes -> raw (orjson) values
+        t = app.Table(name, default=None, store=options.store_url, value_type=bytes,
+                      partitions=options.partitions, options=dict(rocksdb), help=HELP[name])
+        return PartitionStore(app, t)
+
+    return StatsTables(*(table(name) for name in TABLE_NAMES))
