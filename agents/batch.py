@@ -1,32 +1,47 @@
 """One partition's share of a batch as a named unit: planned completely, then written.
 
-*Prepare* decodes, validates, dedups and aggregates against the stored values, and touches
-nothing durable; *commit* writes each changed key once (one RocksDB write batch and one
-changelog record per key, tables.store) and then advances the partition's progress, so an
-exception while preparing leaves no trace. Invalid events go to the dead-letter topic with
-the reason and their source in headers.
+*Prepare* decodes, validates, routes (direct or forwarded to the repartition topic), dedups
+and aggregates against the stored values, and touches nothing durable. *Commit* first sends
+what must leave the worker (records forwarded to the repartition topic, dead letters) and
+waits for the broker's acks, then writes each changed key once (one RocksDB write batch and
+one changelog record per key, tables/store.py), then the partition's progress. So a record
+counted as forwarded or dead-lettered is in Kafka before the progress says so, and an
+exception while preparing leaves no trace.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
-import faust
 from faust.types import EventT
 
 from agents.partition import PartitionState
 from agents.retention import expired_windows
+from agents.routing import KeyRouting
 from app import metrics
+from app.event_mapping import EventMapping
 from app.order import InvalidOrder, Order, decode_order
 from tables import keys
 from tables.dedup import Segment, Verdict
 from tables.fence import Applied, BatchResult, apply_batch, window_keys
 from tables.schema import StatsTables
-from tables.values import TotalsValue, WindowValue, dump
+from tables.values import ORDERS, SOURCES, TotalsValue, WindowValue
 from tables.windows import TumblingWindows
 
 MAX_FUTURE_MS = 7 * 86400 * 1000
+
+# send(topic, key, value, partition, timestamp_s, headers) -> a future of the broker's ack
+Send = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Topics:
+    """Where records leave the worker: the repartition and dead-letter topics."""
+
+    repartition: str
+    dlq: str
 
 
 @dataclass
@@ -34,30 +49,37 @@ class Plan:
     """Everything one partition's share of a batch will write, computed before writing."""
 
     partition: int
-    through: int  # highest offset of the partition's events in this batch
+    through: dict[int, int]  # per source: highest offset of its events in this batch
     result: BatchResult
     state: PartitionState
     segment: Segment | None
     expired_segments: list[int]
     expired_windows: list[Any]
     watermark_ms: int
+    forward: list[tuple[EventT, Order]] = field(default_factory=list)
     invalid: list[tuple[EventT, str]] = field(default_factory=list)
 
 
 class BatchUnit:
     """Prepares and commits partition batches against the tables; one per worker."""
 
-    def __init__(self, tables: StatsTables, dlq: faust.TopicT,
-                 windows: TumblingWindows) -> None:
+    def __init__(self, tables: StatsTables, send: Send, topics: Topics,
+                 windows: TumblingWindows, routing: KeyRouting,
+                 mapping: EventMapping | None = None) -> None:
         self.tables = tables
-        self.dlq = dlq
+        self.send = send
+        self.topics = topics
         self.windows = windows
+        self.routing = routing
+        self.mapping = mapping or EventMapping()
+        self.record_time = self.mapping.time_format == "record"
 
-    def prepare(self, partition: int, state: PartitionState, events: list[EventT],
-                now_ms: int) -> Plan:
-        """Decode, validate, dedup and aggregate; reads the tables, writes nothing."""
+    def prepare(self, partition: int, state: PartitionState,
+                by_source: dict[int, list[EventT]], now_ms: int) -> Plan:
+        """Decode, validate, route, dedup and aggregate; reads the tables, writes nothing."""
         cutoff = self.windows.late_cutoff_ms(now_ms)
-        decoded, invalid = self._decode(state, events, now_ms + MAX_FUTURE_MS)
+        decoded, forward, invalid = self._decode(partition, state, by_source,
+                                                 now_ms + MAX_FUTURE_MS)
         accepted, duplicates, watermark = self._dedup(state, decoded)
         wkeys = list(window_keys(accepted, self.windows, cutoff))
         stores = list({a.order.store_id for a in accepted})
@@ -76,50 +98,71 @@ class BatchUnit:
         metrics.EVENTS.labels("replayed").inc(result.replayed)
         metrics.EVENTS.labels("duplicate").inc(duplicates)
         metrics.EVENTS.labels("invalid").inc(len(invalid))
-        return Plan(partition, max(e.message.offset for e in events), result, state, segment,
-                    expired_segments,
+        through = {source: max(e.message.offset for e in evs)
+                   for source, evs in by_source.items() if evs}
+        return Plan(partition, through, result, state, segment, expired_segments,
                     expired_windows(t.windows, partition, state, self.windows, cutoff),
-                    watermark, invalid)
+                    watermark, forward, invalid)
 
-    @staticmethod
-    def _decode(state: PartitionState, events: list[EventT], max_time_ms: int
-                ) -> tuple[list[tuple[int, Order]], list[tuple[EventT, str]]]:
-        decoded: list[tuple[int, Order]] = []
+    def _decode(self, partition: int, state: PartitionState, by_source: dict[int, list[EventT]],
+                max_time_ms: int) -> tuple[list[Applied], list[tuple[EventT, Order]],
+                                           list[tuple[EventT, str]]]:
+        """Orders to count here, orders to forward, and invalid events with their reason."""
+        decoded: list[Applied] = []
+        forward: list[tuple[EventT, Order]] = []
         invalid: list[tuple[EventT, str]] = []
-        for event in events:
-            offset = event.message.offset
-            try:
-                decoded.append((offset, decode_order(event.message.value, max_time_ms)))
-            except InvalidOrder as exc:
-                if offset > state.last_offset:  # a replayed bad event was dead-lettered before
-                    invalid.append((event, str(exc)))
-        return decoded, invalid
+        mapping, is_direct = self.mapping, self.routing.is_direct
+        for source in SOURCES:
+            last = state.last_offsets[source]  # at or below: handled before (a replay)
+            for event in by_source.get(source, ()):
+                msg = event.message
+                try:
+                    order = decode_order(msg.value, max_time_ms, mapping,
+                                         self._record_ms(msg))
+                except InvalidOrder as exc:
+                    if msg.offset > last:  # a replayed bad event was dead-lettered before
+                        invalid.append((event, str(exc)))
+                    continue
+                if source == ORDERS and not is_direct(msg.key, partition, order.store_id):
+                    if msg.offset > last:
+                        forward.append((event, order))
+                    continue
+                decoded.append(Applied(source, msg.offset, order))
+        return decoded, forward, invalid
+
+    def _record_ms(self, msg: Any) -> int | None:
+        """The record's timestamp in ms, when the mapping takes the event time from it."""
+        if not self.record_time or msg.timestamp is None:
+            return None
+        return round(msg.timestamp * 1000)  # Faust gives seconds as a float
 
     @staticmethod
-    def _dedup(state: PartitionState, decoded: list[tuple[int, Order]]
+    def _dedup(state: PartitionState, decoded: list[Applied]
                ) -> tuple[list[Applied], int, int]:
         """The orders to apply, the number of new duplicates, and the new watermark."""
-        state.dedup.prefetch((order.store_id, order.order_id) for _, order in decoded)
+        state.dedup.prefetch((a.order.store_id, a.order.order_id) for a in decoded)
         accepted: list[Applied] = []
         duplicates = 0
         watermark = state.watermark_ms
-        for offset, order in decoded:
-            verdict = state.dedup.check(order.store_id, order.order_id, offset)
-            if verdict is Verdict.DUPLICATE:
-                duplicates += offset > state.last_offset
+        check = state.dedup.check
+        for applied in decoded:
+            source, offset, order = applied
+            if check(order.store_id, order.order_id, offset, source) is Verdict.DUPLICATE:
+                duplicates += offset > state.last_offsets[source]
                 continue
-            accepted.append(Applied(offset, order))
+            accepted.append(applied)
             if order.created_at_ms > watermark:
                 watermark = order.created_at_ms
         return accepted, duplicates, watermark
 
     async def commit(self, plan: Plan) -> None:
-        """Write the plan: windows, totals, dedup segments, then the partition's progress."""
+        """Send on (acked), then write windows, totals, dedup segments, then progress."""
+        await self._send_on(plan)
         t, state, p = self.tables, plan.state, plan.partition
         await t.windows.write(p, [
-            *((keys.window_key(*key), dump(value)) for key, value in plan.result.windows.items()),
+            *((keys.window_key(*key), v.dump()) for key, v in plan.result.windows.items()),
             *((key, None) for key in plan.expired_windows)])
-        await t.totals.write(p, ((store, dump(v)) for store, v in plan.result.totals.items()))
+        await t.totals.write(p, ((store, v.dump()) for store, v in plan.result.totals.items()))
         dedup: list[tuple[Any, Any]] = [(keys.dedup_segment_key(p, seq), None)
                                         for seq in plan.expired_segments]
         if plan.segment is not None:
@@ -127,22 +170,36 @@ class BatchUnit:
                           [plan.segment.watermark_ms, plan.segment.entries]))
             state.next_seq = plan.segment.seq + 1
         await t.dedup.write(p, dedup)
-        state.last_offset = max(state.last_offset, plan.through)
-        state.committable = max(state.committable or 0, plan.through + 1)
+        for source, through in plan.through.items():
+            state.last_offsets[source] = max(state.last_offsets[source], through)
+            state.committable[source] = max(state.committable.get(source, 0), through + 1)
         state.watermark_ms = plan.watermark_ms
-        await t.progress.write(p, [(p, [state.last_offset, state.watermark_ms, state.next_seq])])
+        await t.progress.write(p, [(p, state.progress().dump())])
         metrics.WINDOWS_EXPIRED.inc(len(plan.expired_windows))
         metrics.WATERMARK.labels(str(p)).set(state.watermark_ms / 1000)
-        for event, reason in plan.invalid:
-            await self._dead_letter(event, reason)
 
-    async def _dead_letter(self, event: EventT, reason: str) -> None:
-        """Send the original bytes on, with the reason and the source in headers."""
-        msg = event.message
-        headers = [
-            ("orderstats.reason", reason.encode()),
-            ("orderstats.source.topic", msg.topic.encode()),
+    async def _send_on(self, plan: Plan) -> None:
+        """Forward misrouted orders and dead-letter invalid events; wait for the acks."""
+        if not plan.forward and not plan.invalid:
+            return
+        acks = []
+        for event, order in plan.forward:
+            msg = event.message
+            acks.append(await self.send(
+                self.topics.repartition, self.routing.key(order.store_id), msg.value,
+                self.routing.partition(order.store_id), msg.timestamp,
+                [*(msg.headers or ()), *source_headers(msg)]))
+        for event, reason in plan.invalid:
+            msg = event.message
+            acks.append(await self.send(self.topics.dlq, msg.key, msg.value, None, None,
+                                        [("orderstats.reason", reason.encode()),
+                                         *source_headers(msg)]))
+        await asyncio.gather(*acks)
+        metrics.REPARTITIONED.inc(len(plan.forward))
+
+
+def source_headers(msg: Any) -> list[tuple[str, bytes]]:
+    """Where a record came from, for tracing it through the repartition or dead-letter topic."""
+    return [("orderstats.source.topic", msg.topic.encode()),
             ("orderstats.source.partition", str(msg.partition).encode()),
-            ("orderstats.source.offset", str(msg.offset).encode()),
-        ]
-        await self.dlq.send(key=msg.key, value=msg.value, headers=headers)
+            ("orderstats.source.offset", str(msg.offset).encode())]

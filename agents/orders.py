@@ -1,9 +1,12 @@
 """The ``orders`` agent: where an order is counted.
 
-Events come in batches (``Stream.take_events``). For each partition of a batch:
-  1. admit   agents/admission.py   its offsets in order, no hole (holes are re-read)
-  2. prepare agents/batch.py       decode, validate, dedup, aggregate (nothing written)
-  3. commit  agents/batch.py       one write per changed key: RocksDB + changelog, progress
+The agent reads two sources: the orders topic, and the repartition topic to which it
+forwards every order whose record is not keyed and partitioned the way the store's state is
+(agents/routing.py). Events come in batches (``Stream.take_events``). For each partition:
+  1. admit   agents/admission.py   each source's offsets in order, no hole (holes are re-read)
+  2. prepare agents/batch.py       decode, validate, route, dedup, aggregate (nothing written)
+  3. commit  agents/batch.py       forward and dead-letter (acked), then one write per changed
+                                   key: RocksDB + changelog, then the partition's progress
 The offsets committed to Kafka are the ones written here (:meth:`OrderBatchProcessor
 .commit_offset`, read by app/faust_ext/consumer.py), and Faust flushes the changelogs before
 it commits them. A failure while writing stops the process; the restart replays from the
@@ -21,11 +24,13 @@ import faust
 from faust.types import TP, EventT
 
 from agents.admission import Admission, Probe, Seek
-from agents.batch import BatchUnit
+from agents.batch import BatchUnit, Send, Topics
 from agents.partition import PartitionState
+from agents.routing import KeyRouting
 from app import metrics
 from app.settings import Settings
 from tables.schema import StatsTables
+from tables.values import ORDERS, REPARTITION
 from tables.windows import TumblingWindows
 
 log = logging.getLogger(__name__)
@@ -48,26 +53,30 @@ def define_orders_agent(app: faust.App, topic: faust.TopicT,
 class OrderBatchProcessor:
     """Applies batches of order events to the tables; one instance per worker."""
 
-    def __init__(self, tables: StatsTables, dlq: faust.TopicT, settings: Settings,
-                 probe: Probe, seek: Seek) -> None:
+    def __init__(self, tables: StatsTables, settings: Settings, topics: Topics, send: Send,
+                 probes: dict[int, Probe], seek: Seek) -> None:
         self.tables = tables
         self.settings = settings
-        self.topic = settings.orders_topic
-        self.admission = Admission(self.topic, probe, seek)
-        self.unit = BatchUnit(tables, dlq, TumblingWindows(settings.window_size_s,
-                                                           settings.retention_s))
+        self.sources = {settings.orders_topic: ORDERS, topics.repartition: REPARTITION}
+        self.topics = set(self.sources)  # the topics whose committed offsets we decide
+        self.admission = {ORDERS: Admission(settings.orders_topic, probes[ORDERS], seek),
+                          REPARTITION: Admission(topics.repartition, probes[REPARTITION], seek)}
+        self.routing = KeyRouting(settings.key_format, settings.partitions)
+        self.unit = BatchUnit(tables, send, topics,
+                              TumblingWindows(settings.window_size_s, settings.retention_s),
+                              self.routing, settings.mapping)
         self.partitions: dict[int, PartitionState] = {}
         self.started = False
 
-    def commit_offset(self, partition: int) -> int | None:
-        """The offset Kafka may record as consumed for ``partition`` (None: nothing new)."""
+    def commit_offset(self, topic: str, partition: int) -> int | None:
+        """The offset Kafka may record as consumed (None: nothing new written)."""
         state = self.partitions.get(partition)
-        return None if state is None else state.committable
+        return None if state is None else state.committable.get(self.sources[topic])
 
     def forget(self, tps: set[TP]) -> None:
         """Drop in-memory state of partitions that left us; reloaded from tables if they return."""
         for tp in tps:
-            if tp.topic == self.topic:
+            if tp.topic in self.sources:
                 self.partitions.pop(tp.partition, None)
 
     def state(self, partition: int) -> PartitionState:
@@ -77,8 +86,10 @@ class OrderBatchProcessor:
                 self.tables, partition, self.settings.dedup_horizon_s * 1000)
         return state
 
-    async def admit(self, partition: int, events: list[EventT]) -> list[EventT]:
-        return await self.admission.admit(partition, self.state(partition).cursor, events)
+    async def admit(self, partition: int, events: list[EventT],
+                    source: int = ORDERS) -> list[EventT]:
+        cursor = self.state(partition).cursors[source]
+        return await self.admission[source].admit(partition, cursor, events)
 
     async def process(self, events: Sequence[EventT]) -> None:
         """Admit, prepare and commit one batch, partition by partition."""
@@ -86,13 +97,19 @@ class OrderBatchProcessor:
         if not self.started:
             self.started = True
             metrics.FIRST_BATCH.set_to_current_time()
-        groups: dict[int, list[EventT]] = {}
+        groups: dict[tuple[int, int], list[EventT]] = {}
+        sources = self.sources
         for event in events:
-            groups.setdefault(event.message.partition, []).append(event)
-        admitted = {p: await self.admit(p, evs) for p, evs in groups.items()}
+            msg = event.message
+            groups.setdefault((msg.partition, sources[msg.topic]), []).append(event)
+        by_partition: dict[int, dict[int, list[EventT]]] = {}
+        for (p, source), evs in groups.items():
+            admitted = await self.admit(p, evs, source)
+            if admitted:
+                by_partition.setdefault(p, {})[source] = admitted
         now_ms = int(time.time() * 1000)
-        plans = [self.unit.prepare(p, self.state(p), evs, now_ms)
-                 for p, evs in admitted.items() if evs]
+        plans = [self.unit.prepare(p, self.state(p), by_source, now_ms)
+                 for p, by_source in by_partition.items()]
         try:
             # A rebalance waits for this batch (stream_wait_empty), so every partition
             # planned here is still ours and open until the batch is acked.

@@ -8,21 +8,21 @@ from dataclasses import dataclass, field
 from agents.admission import Cursor
 from tables.dedup import DedupIndex, Segment
 from tables.schema import StatsTables
-from tables.values import DedupSegmentValue, Progress
+from tables.values import ORDERS, REPARTITION, SOURCES, DedupSegmentValue, Progress
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class PartitionState:
-    """One assigned partition: progress, dedup index, admission cursor, retention sweep."""
+    """One assigned partition (of both sources): progress, dedup index, admission cursors."""
 
-    last_offset: int
+    last_offsets: list[int]  # per source: the highest offset applied (or forwarded)
     watermark_ms: int
     next_seq: int
     dedup: DedupIndex
-    cursor: Cursor = field(default_factory=lambda: Cursor(0))
-    committable: int | None = None  # offsets below this were written in this assignment
+    cursors: dict[int, Cursor] = field(default_factory=dict)  # per source
+    committable: dict[int, int] = field(default_factory=dict)  # per source: written below this
     sweep_from: bytes | None = None  # where the retention sweep goes on (None: from the start)
     next_sweep: float = 0.0  # monotonic time of the next full pass
 
@@ -34,7 +34,13 @@ class PartitionState:
         indexed = dedup.catch_up(
             Segment(key[1], *DedupSegmentValue(*value))
             for key, value in tables.dedup.items(partition))
-        log.info("partition %s: resuming after offset %s, %s dedup segments (%s ids "
-                 "re-indexed)", partition, progress.last_offset, len(dedup.live), indexed)
-        return cls(progress.last_offset, progress.watermark_ms, progress.next_seq, dedup,
-                   Cursor(progress.last_offset + 1))
+        last = list(progress.last_offsets)
+        log.info("partition %s: resuming after offsets %s (orders) and %s (repartition), %s "
+                 "dedup segments (%s ids re-indexed)", partition, last[ORDERS],
+                 last[REPARTITION], len(dedup.live), indexed)
+        return cls(last, progress.watermark_ms, progress.next_seq, dedup,
+                   {source: Cursor(last[source] + 1) for source in SOURCES})
+
+    def progress(self) -> Progress:
+        return Progress((self.last_offsets[ORDERS], self.last_offsets[REPARTITION]),
+                        self.watermark_ms, self.next_seq)

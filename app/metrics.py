@@ -25,3 +25,6 @@ REREADS = Counter("orderstats_rereads", "Partitions re-read from the next expect
                   "because fetched records were dropped before reaching the agent "
                   "(a rebalance race); nothing is lost, the re-read replaces them",
                   registry=REGISTRY)
+REPARTITIONED = Counter("orderstats_repartitioned", "Orders forwarded to the repartition "
+                        "topic because their key or partition did not match their store "
+                        "(no key, another key format, another partitioner)", registry=REGISTRY)

@@ -7,8 +7,11 @@ and the tests agree on one source of truth.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, TypeVar
+
+from app.event_mapping import EventMapping
+from app.security import Security
 
 T = TypeVar("T")
 
@@ -42,6 +45,20 @@ def _flag(raw: str) -> bool:
 _flag.__name__ = "flag (1/0, true/false)"
 
 
+def _security(env: Mapping[str, str]) -> Security:
+    try:
+        return Security.from_env(env)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _mapping(env: Mapping[str, str]) -> EventMapping:
+    try:
+        return EventMapping.from_env(env)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def _positive(v: float) -> bool:
     return v > 0
 
@@ -69,6 +86,9 @@ class Settings:
     session_timeout_s: float = 10.0
     fast_consumer: bool = True
     event_loop: str = "uvloop"
+    key_format: str = "raw"
+    security: Security = field(default_factory=Security)
+    mapping: EventMapping = field(default_factory=EventMapping)
 
     @property
     def advertised_host(self) -> str:
@@ -113,6 +133,10 @@ class Settings:
             fast_consumer=_read(e, "ORDERSTATS_FAST_CONSUMER", d.fast_consumer, _flag),
             event_loop=_read(e, "ORDERSTATS_EVENT_LOOP", d.event_loop, str,
                              lambda v: v in ("uvloop", "asyncio"), "must be uvloop or asyncio"),
+            key_format=_read(e, "ORDERSTATS_KEY_FORMAT", d.key_format, str,
+                             lambda v: v in ("raw", "json"), "must be raw or json"),
+            security=_security(e),
+            mapping=_mapping(e),
         )
 
     def __post_init__(self) -> None:

@@ -17,16 +17,19 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.types import TP
 
+from agents.batch import Topics
 from agents.orders import OrderBatchProcessor, define_orders_agent
 from app.faust_ext import SCHEME, STORE_URL, BatchStream, RawBytesSchema, tune_runtime
 from app.kafka.clients import Connection, unreachable
 from app.kafka.log_probe import LogProbe
 from app.kafka.topics import ensure_topics
+from app.security import faust_settings
 from app.settings import Settings
 from app.web.cluster import Cluster
 from app.web.reader import StatsReader
 from app.web.routes import register_views
-from tables.schema import StatsTables, TableOptions, define_tables
+from tables.schema import StatsTables, TableOptions, define_tables, repartition_topic
+from tables.values import ORDERS, REPARTITION
 
 T = TypeVar("T")
 
@@ -37,8 +40,7 @@ class Orderstats:
 
     app: faust.App
     settings: Settings
-    orders: faust.TopicT
-    dlq: faust.TopicT
+    sources: faust.TopicT
     tables: StatsTables
     processor: OrderBatchProcessor
 
@@ -49,7 +51,8 @@ def faust_config(settings: Settings, epoch: int = 1) -> dict:
         version=epoch,  # see app.kafka.epoch: a rebuild moves to fresh changelogs and state
         # orderstats:// = Faust's aiokafka transport with the batch-draining consumer.
         broker=";".join((SCHEME if settings.fast_consumer else "kafka") + "://" + host
-                        for host in Connection(settings.broker).bootstrap.split(",")),
+                        for host in Connection.of(settings).bootstrap.split(",")),
+        **faust_settings(settings.security),  # TLS and SASL, as every other client
         Stream=BatchStream,
         Schema=RawBytesSchema,
         store="rocksdb://",
@@ -100,30 +103,41 @@ def build_app(settings: Settings, epoch: int = 1, worker: bool = True) -> Orders
     ``worker=False`` (other commands, ``--help``) leaves out the start-up hook that needs
     the broker."""
     app = faust.App(settings.app_id, **faust_config(settings, epoch))
-    # internal=True: Faust creates the topics (with our partition count) when absent.
-    orders = app.topic(settings.orders_topic, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw",
-                       partitions=settings.partitions, internal=True)
-    dlq = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes,
-                    key_serializer="raw", value_serializer="raw",
-                    partitions=settings.partitions, internal=True)
+    topics = Topics(repartition_topic(app.conf.id), settings.dlq_topic)
+    # Both sources of the agent; the worker creates them (create_topics below).
+    sources = app.topic(settings.orders_topic, topics.repartition, key_type=bytes,
+                        value_type=bytes, key_serializer="raw", value_serializer="raw")
     tables = define_tables(app, TableOptions(settings.partitions, STORE_URL,
                                              settings.rocksdb_cache_mb))
-    conn = Connection(settings.broker)
-    probe = LogProbe(conn, app.conf.id, settings.orders_topic)
-    processor = OrderBatchProcessor(tables, dlq, settings, probe,
-                                    seek=lambda offsets: app.consumer.seek_wait(offsets))
+    conn = Connection.of(settings)
+    probes = {ORDERS: LogProbe(conn, app.conf.id, settings.orders_topic),
+              REPARTITION: LogProbe(conn, app.conf.id, topics.repartition)}
+    processor = OrderBatchProcessor(
+        tables, settings, topics, send=lambda *record: app.producer.send(*record),
+        probes=probes, seek=lambda offsets: app.consumer.seek_wait(offsets))
     app.orderstats_commits = processor  # commits what it wrote (app/faust_ext/consumer.py)
-    define_orders_agent(app, orders, processor, settings)
-    wire_lifecycle(app, settings, conn, tables, probe, worker)
-    cluster = Cluster(app, settings)
+    define_orders_agent(app, sources, processor, settings)
+    wire_lifecycle(app, settings, conn, tables, topics, list(probes.values()), worker)
+    cluster = Cluster(app, settings, processor.routing)
     register_views(app, StatsReader(tables, settings, cluster.active_partitions), cluster,
                    settings)
-    return Orderstats(app, settings, orders, dlq, tables, processor)
+    return Orderstats(app, settings, sources, tables, processor)
+
+
+def partition_mismatch(source: str, counts: dict[str, int], internal: list[str]) -> str | None:
+    """One line when an internal topic's partition count differs from the source topic's."""
+    want = counts[source]
+    for name in internal:
+        if counts[name] != want:
+            return (f"topic {name} has {counts[name]} partitions but the orders topic {source} "
+                    f"has {want}; the internal topics must match it. Delete {name} (its "
+                    "contents are derived: `orderstats replay --to-earliest --rebuild` "
+                    "recomputes them) or use another ORDERSTATS_APP_ID")
+    return None
 
 
 def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables: StatsTables,
-                   probe: LogProbe, worker: bool) -> None:
+                   topics: Topics, probes: list[LogProbe], worker: bool) -> None:
     """Start-up (topics before subscribing, runtime tuning) and shutdown hooks."""
 
     @app.task
@@ -131,8 +145,9 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
         tune_runtime(app)
 
     @app.on_before_shutdown.connect
-    async def close_probe(app: faust.App, **kwargs: object) -> None:
-        await probe.close()
+    async def close_probes(app: faust.App, **kwargs: object) -> None:
+        for probe in probes:
+            await probe.close()
 
     if not worker:
         return
@@ -146,14 +161,14 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
         # assignments (so of recovery and standbys) until the next refresh, minutes later,
         # and a new owner would start that table from nothing.
         compacted = {"cleanup.policy": "compact"}
-        topics = {settings.orders_topic: None, settings.dlq_topic: None,
+        wanted = {settings.orders_topic: None, settings.dlq_topic: None,
+                  topics.repartition: None,
                   **{t.changelog_topic: compacted for t in tables.all}}
         try:
-            counts = run_sync(ensure_topics(conn, topics, settings.partitions))
+            counts = run_sync(ensure_topics(conn, wanted, settings.partitions))
         except KafkaError as exc:
             raise SystemExit(unreachable(conn, exc)) from None
-        for name, have in counts.items():
-            if have != settings.partitions:
-                raise SystemExit(f"topic {name} has {have} partitions but "
-                                 f"ORDERSTATS_PARTITIONS={settings.partitions}; the tables' "
-                                 "changelogs must match the source topic")
+        problem = partition_mismatch(settings.orders_topic, counts,
+                                     [topics.repartition, *(t.changelog_topic for t in tables.all)])
+        if problem:
+            raise SystemExit(f"error: {problem}")

@@ -1,8 +1,9 @@
 """Duplicate-order detection: which (store, order_id) pairs a partition has seen, and where.
 
-Pure logic over a small key-value interface. Each order id remembers the offset of its
-first occurrence: meeting that offset again is a replay (the fence decides), any other
-offset is a duplicate (skipped).
+Pure logic over a small key-value interface. Each order id remembers the source topic and
+offset of its first occurrence: meeting that same occurrence again is a replay (the fence
+decides), any other occurrence is a duplicate (skipped); so is an order forwarded twice to
+the repartition topic after a crash.
 
 Two layers, so that neither memory nor the changelog grows per order:
 * *segments* are the durable record: one changelog-backed table entry per partition per
@@ -24,7 +25,7 @@ import orjson
 from tables.keys import DEDUP_MARKER as MARKER_KEY
 from tables.keys import dedup_index_key as index_key
 
-Entry = tuple[str, str, int]  # (store_id, order_id, first offset)
+Entry = tuple[str, str, int, int]  # (store_id, order_id, first offset, its source)
 
 
 class Verdict(Enum):
@@ -55,7 +56,7 @@ class DedupIndex:
         self.horizon_ms = horizon_ms
         self.store = store
         self.live: dict[int, int] = dict(sorted((live or {}).items()))  # seq -> watermark
-        self._batch: dict[tuple[str, str], int] = {}
+        self._batch: dict[tuple[str, str], tuple[int, int]] = {}  # -> (offset, source)
         self._pending: list[Entry] = []
 
     def catch_up(self, segments: Iterable[Segment]) -> int:
@@ -67,9 +68,9 @@ class DedupIndex:
         for seg in segments:
             self.live[seg.seq] = seg.watermark_ms
             if seg.seq > through:
-                for store_id, order_id, offset in seg.entries:
+                for store_id, order_id, offset, *source in seg.entries:
                     puts.setdefault(index_key(store_id, order_id),
-                                    orjson.dumps([offset, seg.seq]))
+                                    orjson.dumps([offset, seg.seq, *source]))
                 newest = max(newest, seg.seq)
         self.live = dict(sorted(self.live.items()))
         if newest != through:
@@ -83,19 +84,19 @@ class DedupIndex:
         self._batch = {}
         for pair, raw in zip(unique, self.store.get_many([index_key(*p) for p in unique])):
             if raw is not None:
-                offset, seq = orjson.loads(raw)
+                offset, seq, *source = orjson.loads(raw)  # entries before sources: 0
                 if seq in self.live:
-                    self._batch[pair] = offset
+                    self._batch[pair] = (offset, source[0] if source else 0)
 
-    def check(self, store_id: str, order_id: str, offset: int) -> Verdict:
+    def check(self, store_id: str, order_id: str, offset: int, source: int = 0) -> Verdict:
         """Classify one occurrence; a NEW one is remembered until :meth:`seal`."""
         key = (store_id, order_id)
         first = self._batch.get(key)
         if first is None:
-            self._batch[key] = offset
-            self._pending.append((store_id, order_id, offset))
+            self._batch[key] = (offset, source)
+            self._pending.append((store_id, order_id, offset, source))
             return Verdict.NEW
-        return Verdict.REPLAY if first == offset else Verdict.DUPLICATE
+        return Verdict.REPLAY if first == (offset, source) else Verdict.DUPLICATE
 
     def seal(self, seq: int, watermark_ms: int) -> Segment | None:
         """Turn the ids added since the last seal into a segment (the caller persists it)."""
@@ -105,7 +106,8 @@ class DedupIndex:
         segment = Segment(seq, watermark_ms, self._pending)
         self._pending = []
         self.live[seq] = watermark_ms
-        puts = {index_key(s, o): orjson.dumps([off, seq]) for s, o, off in segment.entries}
+        puts = {index_key(s, o): orjson.dumps([off, seq, src])
+                for s, o, off, src in segment.entries}
         puts[MARKER_KEY] = str(seq).encode()
         self.store.apply(puts, ())
         return segment
@@ -119,6 +121,6 @@ class DedupIndex:
         deletes = []
         for seq in dropped:
             del self.live[seq]
-            deletes.extend(index_key(s, o) for s, o, _off in entries_of(seq))
+            deletes.extend(index_key(e[0], e[1]) for e in entries_of(seq))
         self.store.apply({}, deletes)
         return dropped

@@ -2,9 +2,10 @@
 
 Pure logic (no Faust, no Kafka): the agent reads the current values of every key the batch
 touches, calls :func:`apply_batch`, and writes back each changed key once. Each stored value
-carries the offset of the last event applied to it (the fence). A store's events arrive through
-one partition in offset order, so an event at or below a key's fence was applied before (a
-replay after a crash, rebalance or reset) and is skipped for that key.
+carries, per source topic, the offset of the last event from it applied to the value (its
+fences). A store's events arrive through one partition of each source in offset order, so
+an event at or below its source's fence was applied before (a replay after a crash,
+rebalance or reset) and is skipped for that key.
 """
 
 from __future__ import annotations
@@ -19,10 +20,33 @@ from tables.windows import TumblingWindows
 
 
 class Applied(NamedTuple):
-    """One accepted order at its source offset."""
+    """One accepted order at its source (tables.values.ORDERS or REPARTITION) and offset."""
 
+    source: int
     offset: int
     order: Order
+
+
+class _Sums:
+    """A value being folded: mutable while the batch is applied, frozen at the end."""
+
+    __slots__ = ("orders", "revenue", "items", "late", "fences")
+
+    def __init__(self, orders: int, revenue: dict[str, int], items: int, late: int,
+                 fences: tuple[int, int]) -> None:
+        self.orders, self.revenue, self.items, self.late = orders, dict(revenue), items, late
+        self.fences = list(fences)
+
+    def add(self, source: int, offset: int, order: Order, late: int) -> bool:
+        """Apply one order unless its source's fence says it was applied before."""
+        if offset <= self.fences[source]:
+            return False
+        self.orders += 1
+        self.revenue[order.currency] = self.revenue.get(order.currency, 0) + order.total
+        self.items += order.items
+        self.late += late
+        self.fences[source] = offset
+        return True
 
 
 @dataclass
@@ -46,32 +70,37 @@ def window_keys(orders: Iterable[Applied], windows: TumblingWindows,
 def apply_batch(orders: Iterable[Applied], stored_windows: Mapping[WindowKey, WindowValue],
                 stored_totals: Mapping[str, TotalsValue], windows: TumblingWindows,
                 cutoff_ms: int) -> BatchResult:
-    """Fold ``orders`` (one partition, ascending offsets) into new values.
+    """Fold ``orders`` (one partition; each source's in ascending offsets) into new values.
 
     ``stored_*`` map every touched key to its stored value (absent: never written). Keys
     whose events were all fenced out are returned unchanged too: rewriting them re-sends the
     changelog record that a crash may have lost after the local store had it.
     """
     out = BatchResult()
-    new_windows, new_totals = out.windows, out.totals
-    for offset, order in orders:
+    totals: dict[str, _Sums] = {}
+    wins: dict[WindowKey, _Sums] = {}
+    for source, offset, order in orders:
         store = order.store_id
-        t = new_totals.get(store) or stored_totals.get(store) or TotalsValue()
+        t = totals.get(store)
+        if t is None:
+            v = stored_totals.get(store) or TotalsValue()
+            t = totals[store] = _Sums(v.orders, v.revenue, v.items, v.late, v.fences)
         is_late = order.created_at_ms < cutoff_ms
-        if offset > t.fence:
-            t = TotalsValue(t.orders + 1, t.revenue + order.total, t.items + order.items,
-                            t.late + is_late, offset)
+        if t.add(source, offset, order, is_late):
             out.counted += 1
             out.late += is_late
         else:
             out.replayed += 1
-        new_totals[store] = t
         if is_late:
             continue
         key = (store, windows.start_s(order.created_at_ms))
-        w = new_windows.get(key) or stored_windows.get(key) or WindowValue()
-        if offset > w.fence:
-            w = WindowValue(w.orders + 1, w.revenue + order.total, w.items + order.items,
-                            offset)
-        new_windows[key] = w
+        w = wins.get(key)
+        if w is None:
+            v = stored_windows.get(key) or WindowValue()
+            w = wins[key] = _Sums(v.orders, v.revenue, v.items, 0, v.fences)
+        w.add(source, offset, order, 0)
+    out.totals = {k: TotalsValue(s.orders, s.revenue, s.items, s.late, tuple(s.fences))
+                  for k, s in totals.items()}
+    out.windows = {k: WindowValue(s.orders, s.revenue, s.items, tuple(s.fences))
+                   for k, s in wins.items()}
     return out

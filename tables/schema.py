@@ -32,6 +32,11 @@ def changelog_topic(group: str, table: str) -> str:
     return f"{group}-{table}-changelog"
 
 
+def repartition_topic(group: str) -> str:
+    """Orders whose record was not keyed and partitioned by store, re-keyed (agents/routing)."""
+    return f"{group}-orders-by-store"
+
+
 @dataclass
 class StatsTables:
     windows: PartitionStore

@@ -9,45 +9,81 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 NO_FENCE = -1  # the fence of a value no event has been applied to yet
+NO_CURRENCY = "XXX"  # ISO 4217's code for "no currency": orders that name none
+# A store's values are fed by two sources, each with its own offsets and so its own fence:
+ORDERS, REPARTITION = 0, 1  # the orders topic; the repartition topic (APP_ID-orders-by-store)
+SOURCES = (ORDERS, REPARTITION)
+
+Revenue = dict[str, int]  # currency -> minor units; currencies are never added together
+
+
+def _revenue(stored: Any) -> Revenue:
+    # Values written before revenue was kept per currency hold one integer.
+    return {NO_CURRENCY: stored} if isinstance(stored, int) else stored
 
 
 class WindowValue(NamedTuple):
-    """One store's tumbling window: sums of its orders, and the offset of the last one."""
+    """One store's tumbling window: sums of its orders, and a fence per source."""
 
     orders: int = 0
-    revenue: int = 0  # minor units
+    revenue: Revenue = {}  # never mutated: values are rebuilt, not updated in place
     items: int = 0
-    fence: int = NO_FENCE
+    fences: tuple[int, int] = (NO_FENCE, NO_FENCE)
 
     @classmethod
     def load(cls, stored: Any) -> "WindowValue":
-        return cls() if stored is None else cls(*stored)
+        if stored is None:
+            return cls()
+        orders, revenue, items, *fences = stored
+        return cls(orders, _revenue(revenue), items, _fences(fences))
+
+    def dump(self) -> list:
+        return [self.orders, self.revenue, self.items, *self.fences]
 
 
 class TotalsValue(NamedTuple):
     """One store's lifetime totals (late orders included, and counted apart)."""
 
     orders: int = 0
-    revenue: int = 0
+    revenue: Revenue = {}
     items: int = 0
     late: int = 0
-    fence: int = NO_FENCE
+    fences: tuple[int, int] = (NO_FENCE, NO_FENCE)
 
     @classmethod
     def load(cls, stored: Any) -> "TotalsValue":
-        return cls() if stored is None else cls(*stored)
+        if stored is None:
+            return cls()
+        orders, revenue, items, late, *fences = stored
+        return cls(orders, _revenue(revenue), items, late, _fences(fences))
+
+    def dump(self) -> list:
+        return [self.orders, self.revenue, self.items, self.late, *self.fences]
+
+
+def _fences(stored: list[int]) -> tuple[int, int]:
+    # One fence (the orders topic's) in values written before the repartition path existed.
+    return (stored[0] if stored else NO_FENCE, stored[1] if len(stored) > 1 else NO_FENCE)
 
 
 class Progress(NamedTuple):
-    """One partition: the last offset applied, its event-time watermark, the next dedup seq."""
+    """One partition: per source the last offset applied, the event-time watermark of the
+    partition's stores, and the next dedup segment's seq."""
 
-    last_offset: int = -1
+    last_offsets: tuple[int, int] = (-1, -1)
     watermark_ms: int = 0
     next_seq: int = 0
 
     @classmethod
     def load(cls, stored: Any) -> "Progress":
-        return cls() if stored is None else cls(*stored)
+        if stored is None:
+            return cls()
+        last, watermark, seq, *rest = stored
+        return cls((last, rest[0] if rest else -1), watermark, seq)
+
+    def dump(self) -> list:
+        return [self.last_offsets[ORDERS], self.watermark_ms, self.next_seq,
+                self.last_offsets[REPARTITION]]
 
 
 class DedupSegmentValue(NamedTuple):
@@ -55,8 +91,3 @@ class DedupSegmentValue(NamedTuple):
 
     watermark_ms: int
     entries: list
-
-
-def dump(value: tuple) -> list:
-    """The stored (JSON list) form of any of the values above."""
-    return list(value)

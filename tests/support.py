@@ -37,10 +37,13 @@ class Deployment:
     partitions: int = 8
     name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
     workers: list[WorkerProcess] = field(default_factory=list)
+    # More settings for every command and worker of this deployment (e.g. TLS and SASL);
+    # the deployment's own broker, app id and topics still win.
+    extra_env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "ORDERSTATS_BROKER": self.broker,
+        return {**os.environ, **self.extra_env, "ORDERSTATS_BROKER": self.broker,
                 "ORDERSTATS_APP_ID": f"orderstats-{self.name}",
                 "ORDERSTATS_ORDERS_TOPIC": f"orders-{self.name}",
                 "ORDERSTATS_DLQ_TOPIC": f"orders-dlq-{self.name}",

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 from typing import Awaitable, Callable, Iterator
 
+import click
 import faust
 import orjson
 from faust.cli import option
 
 from app.cli.errors import exit_on_kafka_error
-from app.cli.order_generator import GeneratorConfig, OrderGenerator
+from app.cli.order_generator import KEY_STYLES, GeneratorConfig, OrderGenerator
 from app.kafka.clients import Connection
 from app.kafka.producer import produce
 from app.kafka.topics import ensure_topic
@@ -38,6 +39,9 @@ OPTIONS = (
            help="Share of orders older than the retention (counted in totals, not windows)."),
     option("--truth", type=str, default="", help="Write the ground truth JSON here."),
     option("--topic", type=str, default="", help="Topic (default: the orders topic)."),
+    option("--keys", type=click.Choice(KEY_STYLES), default=None,
+           help="Record keys: the store id raw or JSON-encoded, none (the partitioner "
+                "spreads them), or mixed. Default: ORDERSTATS_KEY_FORMAT."),
 )
 
 
@@ -47,18 +51,18 @@ def print_progress(sent: int, elapsed: float) -> None:
 
 
 def register(app: faust.App, settings: Settings) -> None:
-    conn = Connection(settings.broker)
+    conn = Connection.of(settings)
 
     @app.command(*OPTIONS)
     @exit_on_kafka_error(lambda: conn)
     async def generate(self: object, stores: int, rate: float, count: int, duration: float,
                        span: float, zipf: float, seed: int, duplicates: float, invalid: float,
-                       late: float, truth: str, topic: str) -> None:
+                       late: float, truth: str, topic: str, keys: str | None) -> None:
         """Produce realistic orders (Zipf-skewed stores) and record their ground truth."""
         gen = OrderGenerator(GeneratorConfig(
             stores=stores, zipf_s=zipf, seed=seed, duplicate_share=duplicates,
             invalid_share=invalid, late_share=late, window_size_s=settings.window_size_s,
-            retention_s=settings.retention_s))
+            retention_s=settings.retention_s, keys=keys or settings.key_format))
         should_stop = stop_condition(duration)
         target = topic or settings.orders_topic
         partitions = await ensure_topic(conn, target, settings.partitions)
@@ -86,7 +90,7 @@ def stop_condition(duration: float) -> Callable[[], bool]:
     return lambda: stop["flag"] or (deadline is not None and time.monotonic() >= deadline)
 
 
-def events(gen: OrderGenerator, count: int, span: float) -> Iterator[tuple[bytes, bytes]]:
+def events(gen: OrderGenerator, count: int, span: float) -> Iterator[tuple[bytes | None, bytes]]:
     """Events spread over the last ``span`` seconds, or live at the wall clock."""
     now_ms = int(time.time() * 1000)
     if span and count:

@@ -8,6 +8,7 @@ current. ``--help`` of any command answers without a broker.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import uvloop
 
@@ -15,6 +16,7 @@ from app.cli import generate, replay, verify
 from app.faust_ext import check_versions
 from app.kafka.clients import Connection, unreachable
 from app.kafka.epoch import read_epoch
+from app.kafka.topics import partition_ids
 from app.settings import Settings, SettingsError
 from app.worker import build_app, run_sync
 
@@ -31,11 +33,24 @@ def current_epoch(settings: Settings, argv: list[str]) -> int:
     """The state epoch a worker runs in; other commands and --help do not need it."""
     if not runs_worker(argv):
         return 1
-    conn = Connection(settings.broker)
+    conn = Connection.of(settings)
     try:
         return run_sync(read_epoch(conn, settings.app_id))
     except Exception as exc:  # one line, never a traceback
         sys.exit(unreachable(conn, exc))
+
+
+def with_source_partitions(settings: Settings, argv: list[str]) -> Settings:
+    """The orders topic's partition count is authoritative once it exists (a producer may
+    have let the broker create it); ORDERSTATS_PARTITIONS only applies when we create it."""
+    if not runs_worker(argv):
+        return settings
+    conn = Connection.of(settings)
+    try:
+        have = run_sync(partition_ids(conn, settings.orders_topic))
+    except Exception as exc:  # one line, never a traceback
+        sys.exit(unreachable(conn, exc))
+    return replace(settings, partitions=len(have)) if have else settings
 
 
 def main() -> None:
@@ -49,6 +64,7 @@ def main() -> None:
     if settings.event_loop == "uvloop":
         uvloop.install()
     argv = sys.argv[1:]
+    settings = with_source_partitions(settings, argv)
     orderstats = build_app(settings, current_epoch(settings, argv), worker=runs_worker(argv))
     app = orderstats.app
     generate.register(app, settings)

@@ -21,6 +21,9 @@ from app.timefmt import format_iso_ms, format_iso_s
 from tables.windows import TumblingWindows, window_start_s
 
 
+KEY_STYLES = ("raw", "json", "none", "mixed")
+
+
 @dataclass
 class GeneratorConfig:
     stores: int = 50
@@ -31,6 +34,7 @@ class GeneratorConfig:
     late_share: float = 0.0
     window_size_s: int = 60
     retention_s: int = 24 * 3600
+    keys: str = "raw"  # raw | json | none | mixed: how the record key is spelled, as producers do
 
     def __post_init__(self) -> None:
         if self.stores < 1:
@@ -39,6 +43,8 @@ class GeneratorConfig:
             share = getattr(self, name)
             if not 0.0 <= share < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {share}")
+        if self.keys not in KEY_STYLES:
+            raise ValueError(f"keys must be one of {', '.join(KEY_STYLES)}, got {self.keys!r}")
         if self.zipf_s < 0:
             raise ValueError("zipf_s must be >= 0")
 
@@ -93,7 +99,7 @@ class OrderGenerator:
         weights = [1.0 / (rank ** config.zipf_s) for rank in range(1, config.stores + 1)]
         self._cumulative = list(accumulate(weights))
         self.truth = GroundTruth(config.window_size_s)
-        self._recent: deque[tuple[bytes, bytes]] = deque(maxlen=2000)
+        self._recent: deque[tuple[bytes | None, bytes]] = deque(maxlen=2000)
         self._seq = 0
 
     def _store(self) -> str:
@@ -134,7 +140,14 @@ class OrderGenerator:
             doc["items"] = doc["items"][:1] * 1001
         return orjson.dumps(doc)
 
-    def event(self, created_ms: int, now_ms: int) -> tuple[bytes, bytes]:
+    def _key(self, store_id: str) -> bytes | None:
+        style = self.config.keys
+        if style == "mixed":
+            style = self.rng.choice(("raw", "json", "none"))
+        return None if style == "none" else (
+            store_id.encode() if style == "raw" else orjson.dumps(store_id))
+
+    def event(self, created_ms: int, now_ms: int) -> tuple[bytes | None, bytes]:
         """One event created at ``created_ms``; lateness is judged against ``now_ms``."""
         cfg = self.config
         truth = self.truth
@@ -144,7 +157,7 @@ class OrderGenerator:
             truth.duplicates += 1
             return self.rng.choice(self._recent)
         store_id = self._store()
-        key = orjson.dumps(store_id)
+        key = self._key(store_id)
         if roll < cfg.duplicate_share + cfg.invalid_share:
             truth.invalid += 1
             return key, self._invalid(store_id, created_ms)
@@ -162,7 +175,7 @@ class OrderGenerator:
         return key, value
 
     def events(self, count: int, start_ms: int, span_ms: int,
-               now_ms: int) -> Iterator[tuple[bytes, bytes]]:
+               now_ms: int) -> Iterator[tuple[bytes | None, bytes]]:
         """``count`` events with created_at spread evenly over [start, start + span)."""
         for i in range(count):
             jitter = self.rng.randint(-2000, 2000)

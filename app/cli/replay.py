@@ -124,7 +124,7 @@ def plan(target: Target, bounds: dict[int, tuple[int, int]],
 async def run_replay(settings: Settings, target: Target, rebuild: bool, dry_run: bool,
                      out: TextIO = sys.stdout) -> dict[int, int]:
     """Plan the new offsets, print them, and (unless a dry run) commit them."""
-    broker, app_id, topic = Connection(settings.broker), settings.app_id, settings.orders_topic
+    broker, app_id, topic = Connection.of(settings), settings.app_id, settings.orders_topic
     epoch = await read_epoch(broker, app_id)
     group = group_id(app_id, epoch)
     members = await active_members(broker, group)
@@ -172,7 +172,7 @@ async def run_replay(settings: Settings, target: Target, rebuild: bool, dry_run:
 async def watch_progress(settings: Settings, out: TextIO = sys.stdout,
                          timeout_s: float = 3600) -> bool:
     """Per-partition catch-up of the current group against the log end, until lag is 0."""
-    broker, topic = Connection(settings.broker), settings.orders_topic
+    broker, topic = Connection.of(settings), settings.orders_topic
     group = group_id(settings.app_id, await read_epoch(broker, settings.app_id))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -203,7 +203,7 @@ def register(app: faust.App, settings: Settings) -> None:
         option("--dry-run", is_flag=True, help="Print the planned offsets, change nothing."),
         option("--watch", is_flag=True, help="Only show the group's per-partition catch-up."),
     )
-    @exit_on_kafka_error(lambda: Connection(settings.broker))
+    @exit_on_kafka_error(lambda: Connection.of(settings))
     async def replay(self: object, to_earliest: bool, to_latest: bool,
                      to_datetime: str, by_duration: str, to_offset: tuple[str, ...],
                      rebuild: bool, dry_run: bool, watch: bool) -> None:

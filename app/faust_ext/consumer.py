@@ -8,7 +8,7 @@ was handed to its stream. Everything else is the stock loop.
 
 Which offsets are committed is decided by the agent, not by Faust's acked-offset ledger: a
 :class:`CommitSource` set on the app as ``orderstats_commits`` says up to where each of its
-topic's partitions was written (agents.batch). Faust's ledger treats any jump in
+topics' partitions was written (agents/orders.py). Faust's ledger treats any jump in
 delivered offsets as a gap to commit over, and around a rebalance it can jump over records
 that were fetched but never processed; the agent instead re-reads those (agents.admission, app.kafka.log_probe).
 
@@ -36,11 +36,11 @@ YIELD_EVERY = 1000
 
 
 class CommitSource(Protocol):
-    """Who decides the committed offsets of one topic (the agent that writes its results)."""
+    """Who decides the committed offsets of its topics (the agent that writes their results)."""
 
-    topic: str
+    topics: set[str]
 
-    def commit_offset(self, partition: int) -> int | None: ...
+    def commit_offset(self, topic: str, partition: int) -> int | None: ...
 
 
 class BatchDrainConsumer(aiokafka_driver.Consumer):
@@ -105,14 +105,14 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
         """OVERRIDES (PRIVATE) faust.transport.consumer.Consumer._new_offset (faust-streaming
         0.15.3): for the agent's topic, the offset to commit is the one the agent wrote."""
         source: CommitSource | None = getattr(self.app, "orderstats_commits", None)
-        if source is None or tp.topic != source.topic:
+        if source is None or tp.topic not in source.topics:
             return super()._new_offset(tp)
         # Faust's ledger (PRIVATE _acked, _acked_index, _gap) is not used for this topic:
         # keep it from growing.
         self._acked[tp].clear()
         self._acked_index[tp].clear()
         self._gap.pop(tp, None)
-        return source.commit_offset(tp.partition)
+        return source.commit_offset(tp.topic, tp.partition)
 
 
 class BatchDrainTransport(aiokafka_driver.Transport):

@@ -8,11 +8,17 @@ same way by every command.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
+
+from app.security import Security, aiokafka_kwargs, explain, probe
+from app.settings import Settings
 
 
 def bootstrap_servers(broker_url: str) -> str:
@@ -24,9 +30,14 @@ def bootstrap_servers(broker_url: str) -> str:
 
 @dataclass(frozen=True)
 class Connection:
-    """Where the brokers are and how to talk to them."""
+    """Where the brokers are and how to talk to them (TLS, SASL)."""
 
     broker: str
+    security: Security = field(default_factory=Security)
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Connection":
+        return cls(settings.broker, settings.security)
 
     @property
     def bootstrap(self) -> str:
@@ -34,13 +45,28 @@ class Connection:
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments every aiokafka client of this connection takes."""
-        return {"bootstrap_servers": self.bootstrap}
+        return {"bootstrap_servers": self.bootstrap, **aiokafka_kwargs(self.security)}
 
 
 def unreachable(conn: Connection, exc: BaseException) -> str:
-    """The one line a command prints when the broker at ``conn`` cannot be used."""
-    return (f"error: cannot reach Kafka at {conn.bootstrap} (ORDERSTATS_BROKER): "
-            f"{exc or type(exc).__name__}")
+    """The one line a command prints when the broker at ``conn`` cannot be used.
+
+    aiokafka raises a bare "Unable to bootstrap" whatever the cause; one more, bounded
+    connection attempt (:func:`app.security.probe`) finds the cause: refused, wrong
+    password, untrusted certificate. Never contains the password.
+    """
+    cause: BaseException = exc
+    if isinstance(exc, KafkaConnectionError):
+        try:  # in a thread of its own: callers may be inside a running loop
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, probe(conn.broker, conn.security, 5.0)).result()
+        except Exception as found:
+            cause = found
+    line = explain(cause, conn.broker, conn.security)
+    if line is None:
+        line = (f"cannot reach Kafka at {conn.bootstrap} (ORDERSTATS_BROKER): "
+                f"{cause or type(cause).__name__}")
+    return "error: " + line
 
 
 @asynccontextmanager

@@ -11,7 +11,8 @@ from app.kafka.clients import Connection, producer
 Progress = Callable[[int, float], None]
 
 
-async def produce(conn: Connection, topic: str, events: Iterable[tuple[bytes, bytes]],
+async def produce(conn: Connection, topic: str,
+                  events: Iterable[tuple[bytes | None, bytes]],
                   rate: float = 0.0, progress: Progress | None = None,
                   should_stop: Callable[[], bool] = lambda: False) -> int:
     """Send ``events`` to ``topic``; ``rate`` events/s (0 = as fast as possible).

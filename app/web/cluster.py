@@ -15,9 +15,11 @@ import orjson
 from faust.types import TP
 from faust.web import Request
 
+from app import metrics
 from app.settings import Settings
 from app.timefmt import format_iso_ms
 from app.web.params import ApiError
+from agents.routing import KeyRouting
 from app.web.reader import StatsReader
 from tables.schema import PROGRESS, TOTALS, changelog_topic
 
@@ -28,9 +30,10 @@ PEER_TIMEOUT_S = 5.0
 class Cluster:
     """A thin layer over Faust's router and assignor."""
 
-    def __init__(self, app: faust.App, settings: Settings) -> None:
+    def __init__(self, app: faust.App, settings: Settings, routing: KeyRouting) -> None:
         self.app = app
         self.settings = settings
+        self.routing = routing
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -69,8 +72,10 @@ class Cluster:
         return str(self.app.conf.canonical_url).rstrip("/")
 
     def owner_of(self, store_id: str) -> str:
+        """The worker owning the store's partition: the key hashed as producers hash it."""
+        topic = changelog_topic(self.app.conf.id, TOTALS)
         try:
-            return str(self.app.router.key_store(TOTALS, store_id)).rstrip("/")
+            return str(self.app.assignor.key_store(topic, self.routing.key(store_id))).rstrip("/")
         except KeyError:
             raise ApiError(503, "rebalancing", "partition ownership is changing, retry") from None
 
@@ -126,4 +131,6 @@ class Cluster:
                 "watermark": format_iso_ms(watermark) if watermark else None}
         return {"url": self.self_url(), "ready": self.ready(),
                 "recovering": self.recovering(), "active": active, "standby": standby,
-                "partitions": partitions}
+                "partitions": partitions,
+                "repartitioned": int(metrics.REGISTRY.get_sample_value(
+                    "orderstats_repartitioned_total") or 0)}

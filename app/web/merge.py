@@ -30,7 +30,8 @@ def merge_parts(parts: dict[str, Any], settings: Settings, sort: str,
         seen.update(part["partitions"])
         stores.extend(part["stores"])
         progress.update({int(p): v for p, v in part["progress"].items()})
-    stores.sort(key=lambda s: (-s["totals"][sort], s["store_id"]))
+    # revenue is null for a store with several currencies: it sorts as 0
+    stores.sort(key=lambda s: (-(s["totals"][sort] or 0), s["store_id"]))
     missing = sorted(set(range(settings.partitions)) - seen)
     return {
         "sort": sort,
@@ -62,4 +63,6 @@ def merge_cluster(statuses: dict[str, Any], settings: Settings) -> dict[str, Any
     return {"workers": [{"url": url, **st} for url, st in sorted(statuses.items())],
             "partitions": {str(p): e for p, e in owners.items()},
             "complete": not unowned, "unowned_partitions": unowned,
-            "total_lag": sum(e.get("lag") or 0 for e in owners.values())}
+            "total_lag": sum(e.get("lag") or 0 for e in owners.values()),
+            "repartitioned": sum(st.get("repartitioned", 0) for st in statuses.values()
+                                 if "error" not in st)}

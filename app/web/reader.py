@@ -18,15 +18,22 @@ from tables.values import TotalsValue, WindowValue
 from tables.windows import TumblingWindows
 
 
+def revenue_json(revenue: dict[str, int]) -> dict[str, Any]:
+    """``revenue``: the figure when one currency was seen (0 when none), null when several
+    (currencies are never added together); ``revenue_by_currency``: every currency's."""
+    single = next(iter(revenue.values())) if len(revenue) == 1 else (0 if not revenue else None)
+    return {"revenue": single, "revenue_by_currency": revenue}
+
+
 def window_json(start: int, size: int, stored: Any) -> dict[str, Any]:
     v = WindowValue.load(stored)
     return {"start": format_iso_s(start), "end": format_iso_s(start + size),
-            "orders": v.orders, "revenue": v.revenue, "items": v.items}
+            "orders": v.orders, **revenue_json(v.revenue), "items": v.items}
 
 
-def totals_json(stored: Any) -> dict[str, int]:
+def totals_json(stored: Any) -> dict[str, Any]:
     v = TotalsValue.load(stored)
-    return {"orders": v.orders, "revenue": v.revenue, "items": v.items, "late": v.late}
+    return {"orders": v.orders, **revenue_json(v.revenue), "items": v.items, "late": v.late}
 
 
 class StatsReader:

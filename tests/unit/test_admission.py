@@ -7,10 +7,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from agents.admission import Cursor
+from agents.batch import Topics
 from agents.orders import OrderBatchProcessor
 from agents.partition import PartitionState
 from app.settings import Settings
 from tables.dedup import DedupIndex
+from tables.values import ORDERS, REPARTITION
 
 TOPIC = "orders"
 
@@ -45,10 +47,13 @@ def processor(probe: FakeProbe, last_offset: int = 9) -> tuple[OrderBatchProcess
     async def seek(offsets: dict) -> None:
         seeks.append({tp.partition: o for tp, o in offsets.items()})
 
-    proc = OrderBatchProcessor(None, None, Settings.from_env({"ORDERSTATS_ORDERS_TOPIC": TOPIC}),
-                               probe, seek)  # type: ignore[arg-type]
-    proc.partitions[0] = PartitionState(last_offset, 0, 0, DedupIndex(1000, NoStore()),
-                                        Cursor(last_offset + 1))
+    settings = Settings.from_env({"ORDERSTATS_ORDERS_TOPIC": TOPIC})
+    proc = OrderBatchProcessor(None, settings, Topics("repartition", "dlq"),  # type: ignore
+                               send=None, probes={ORDERS: probe, REPARTITION: probe},
+                               seek=seek)  # type: ignore[arg-type]
+    proc.partitions[0] = PartitionState([last_offset, -1], 0, 0, DedupIndex(1000, NoStore()),
+                                        {ORDERS: Cursor(last_offset + 1),
+                                         REPARTITION: Cursor(0)})
     return proc, seeks
 
 
@@ -65,7 +70,7 @@ def test_contiguous_offsets_and_replays_are_admitted_without_asking_the_broker()
     probe = FakeProbe(list(range(100)))
     proc, seeks = processor(probe)
     assert admit(proc, 5, 6, 10, 11, 12) == [5, 6, 10, 11, 12]
-    assert proc.partitions[0].cursor.next_offset == 13
+    assert proc.partitions[0].cursors[ORDERS].next_offset == 13
     assert probe.asked == [] and seeks == []
 
 
@@ -74,7 +79,7 @@ def test_a_hole_holding_no_records_is_accepted():
     proc, seeks = processor(probe)
     assert admit(proc, 10, 11, 12, 20, 21) == [10, 11, 12, 20, 21]
     assert probe.asked == [13] and seeks == []
-    assert proc.partitions[0].cursor.next_offset == 22
+    assert proc.partitions[0].cursors[ORDERS].next_offset == 22
 
 
 def test_records_lost_on_the_way_are_re_read_and_nothing_past_the_hole_is_applied():
@@ -85,7 +90,7 @@ def test_records_lost_on_the_way_are_re_read_and_nothing_past_the_hole_is_applie
     assert seeks == [{0: 12}]
     # Still-queued events from before the re-read are dropped; the re-read is admitted.
     assert admit(proc, 17, 18, 12, 13, 14, 15) == [12, 13, 14, 15]
-    assert proc.partitions[0].cursor.next_offset == 16
+    assert proc.partitions[0].cursors[ORDERS].next_offset == 16
     assert seeks == [{0: 12}]  # one seek, however many stale events followed
 
 
@@ -106,5 +111,8 @@ def test_a_group_repositioned_by_replay_is_followed():
 
 def test_commit_offset_covers_only_written_batches():
     proc, _ = processor(FakeProbe(list(range(100))))
-    assert proc.commit_offset(0) is None  # nothing written in this assignment yet
-    assert proc.commit_offset(3) is None  # not ours
+    assert proc.commit_offset(TOPIC, 0) is None  # nothing written in this assignment yet
+    assert proc.commit_offset(TOPIC, 3) is None  # not ours
+    proc.partitions[0].committable[ORDERS] = 42
+    assert proc.commit_offset(TOPIC, 0) == 42
+    assert proc.commit_offset("repartition", 0) is None

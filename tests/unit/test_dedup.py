@@ -33,7 +33,7 @@ def test_a_lost_local_index_is_rebuilt_from_the_segments():
     index = DedupIndex(1000, DictStore())
     batch(index, ("s", "o-1", 10), ("s", "o-2", 11))
     segment = index.seal(seq=0, watermark_ms=5000)
-    assert segment == Segment(0, 5000, [("s", "o-1", 10), ("s", "o-2", 11)])
+    assert segment == Segment(0, 5000, [("s", "o-1", 10, 0), ("s", "o-2", 11, 0)])
     assert index.seal(seq=1, watermark_ms=5000) is None  # nothing new
     fresh = DedupIndex(1000, DictStore())  # e.g. state restored from changelogs elsewhere
     assert fresh.catch_up([segment]) == 3  # two ids and the marker
@@ -64,3 +64,20 @@ def test_segments_expire_by_stream_time_and_take_their_index_entries_along():
     assert index.expire(6001, entries_of) == [0]
     assert batch(index, ("s", "o-1", 3), ("s", "o-2", 4)) == [Verdict.NEW, Verdict.DUPLICATE]
     assert len(store.data) == 2  # o-2 and the marker; the new o-1 is not sealed yet
+
+
+def test_the_same_offset_of_another_source_is_a_duplicate_not_a_replay():
+    index = DedupIndex(1000, DictStore())
+    index.prefetch([("s", "o-1")])
+    assert index.check("s", "o-1", 10, source=0) is Verdict.NEW
+    assert index.check("s", "o-1", 10, source=1) is Verdict.DUPLICATE  # forwarded again
+    assert index.check("s", "o-1", 10, source=0) is Verdict.REPLAY
+
+
+def test_entries_written_before_sources_existed_read_as_the_orders_topic():
+    store = DictStore()
+    old = Segment(0, 5000, [["s", "o-1", 10]])  # a changelogged segment of the old shape
+    index = DedupIndex(1000, store)
+    index.catch_up([old])
+    index.prefetch([("s", "o-1")])
+    assert index.check("s", "o-1", 10, source=0) is Verdict.REPLAY

@@ -18,7 +18,7 @@ def test_truth_accounts_for_every_event_by_decoding_what_was_produced():
         except InvalidOrder:
             invalid += 1
             continue
-        assert orjson.loads(key) == order.store_id
+        assert key == order.store_id.encode()  # raw keys by default
         if order.order_id in seen:
             dups += 1
             continue
@@ -51,3 +51,14 @@ def test_windows_in_truth_use_the_same_alignment_as_the_tables():
     key, value = gen.event(NOW + 299_999, NOW + 300_000)
     start = format_iso_s(window_start_s(NOW + 299_999, 300))
     assert list(gen.truth.stores["s-0000"]["windows"]) == [start]
+
+
+def test_key_styles_spell_the_store_as_producers_do():
+    def keys(style):
+        gen = OrderGenerator(GeneratorConfig(stores=1, keys=style, seed=1))
+        return {gen.event(NOW, NOW)[0] for _ in range(30)}
+
+    assert keys("raw") == {b"s-0000"}
+    assert keys("json") == {orjson.dumps("s-0000")}
+    assert keys("none") == {None}
+    assert keys("mixed") == {b"s-0000", orjson.dumps("s-0000"), None}

@@ -18,7 +18,7 @@ def event(**changes):
 
 def test_valid_order_is_decoded_with_item_count_and_event_time():
     order = decode_order(event(extra_field={"kept": True}), MAX)
-    assert order == Order("o-1", "s-042", 1_795_348_800_123, 3, 900)
+    assert order == Order("o-1", "s-042", 1_795_348_800_123, 3, 900, "JPY")
 
 
 def test_offsets_other_than_z_are_converted_to_utc():
