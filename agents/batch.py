@@ -21,7 +21,7 @@ from agents.partition import PartitionState
 from agents.retention import expired_windows
 from agents.routing import KeyRouting
 from app import metrics
-from app.event_mapping import EventMapping
+from app.event_mapping import DEFAULT_MAPPING, EventMapping
 from app.order import InvalidOrder, Order, decode_order
 from tables import keys
 from tables.dedup import Segment, Verdict
@@ -71,7 +71,7 @@ class BatchUnit:
         self.topics = topics
         self.windows = windows
         self.routing = routing
-        self.mapping = mapping or EventMapping()
+        self.mapping = mapping or DEFAULT_MAPPING
         self.record_time = self.mapping.time_format == "record"
 
     def prepare(self, partition: int, state: PartitionState,
