@@ -46,12 +46,25 @@ class InvalidOrder(ValueError):
     """The event breaks the contract; ``str(exc)`` is the reason sent to the dead-letter topic."""
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _no_control(value: str, name: str) -> None:
+    """Ids with control characters (NUL included) break logs, keys and URLs: refused."""
+    if not value.isprintable():  # fast; isprintable is False for more than controls
+        found = _CONTROL.search(value)
+        if found:
+            raise InvalidOrder(f"{name} contains the control character "
+                               f"U+{ord(found.group()):04X} at position {found.start()}")
+
+
 def _text(doc: dict[str, Any], name: str) -> str:
     value = doc.get(name)
     if not isinstance(value, str) or not value.strip():
         raise InvalidOrder(f"{name} must be a non-empty string")
     if len(value) > MAX_ID_LEN:
         raise InvalidOrder(f"{name} is longer than {MAX_ID_LEN} characters")
+    _no_control(value, name)
     return value
 
 
@@ -164,6 +177,7 @@ def _id(value: Any, path: str) -> str:
                            f"got {_kind(value) if type(value) is not str else 'an empty one'}")
     if len(value) > MAX_ID_LEN:
         raise InvalidOrder(f"{path} is longer than {MAX_ID_LEN} characters")
+    _no_control(value, path)
     return value
 
 

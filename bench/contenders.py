@@ -122,6 +122,7 @@ async def _api_windows(url: str, stores: list[str]) -> Windows:
 
 
 BASELINE = "baseline"  # orderstats of another install (``--baseline PATH``), e.g. before a change
+UNKEYED = "orderstats-unkeyed"  # orderstats on the same orders produced without keys
 
 
 def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float,
@@ -139,7 +140,7 @@ def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float,
         first = done = 0.0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            n = worker.processed()
+            n = worker.counted()
             now = time.time()
             if n >= data.events:
                 done = now
@@ -162,4 +163,7 @@ def run_contender(name: str, broker: str, data: Dataset, work: Path,
         return run_orderstats(broker, data, work, timeout)
     if name == BASELINE:
         return run_orderstats(broker, data, work, timeout, BASELINE, baseline)
+    if name == UNKEYED:
+        assert data.unkeyed is not None, "--unkeyed produces the unkeyed dataset"
+        return run_orderstats(broker, data.unkeyed, work, timeout, UNKEYED)
     return run_peer(name, broker, data, work, timeout)

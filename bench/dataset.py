@@ -21,13 +21,15 @@ class Dataset:
     events: int
     stores: int
     truth: Windows
+    unkeyed: "Dataset | None" = None  # the same orders without keys (bench --unkeyed)
 
 
 def produce_dataset(broker: str, topic: str, events: int, stores: int, seed: int,
-                    partitions: int = 8, span_s: int = 3600) -> Dataset:
+                    partitions: int = 8, span_s: int = 3600, keys: str = "raw") -> Dataset:
     """Valid orders only (every contender must count all of them), created over the last
-    ``span_s`` seconds, Zipf-skewed over ``stores``."""
-    gen = OrderGenerator(GeneratorConfig(stores=stores, seed=seed))
+    ``span_s`` seconds, Zipf-skewed over ``stores``; keyed by the raw store id (the direct
+    path) unless ``keys`` says otherwise (the same orders for the same seed)."""
+    gen = OrderGenerator(GeneratorConfig(stores=stores, seed=seed, keys=keys))
     now_ms = int(time.time() * 1000)
 
     async def run() -> None:

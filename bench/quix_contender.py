@@ -1,6 +1,6 @@
 """Quix Streams: a StreamingDataFrame with an event-time tumbling window, as documented.
 
-``Application`` with its RocksDB state and changelog topics (the defaults), JSON key and
+``Application`` with its RocksDB state and changelog topics (the defaults), raw (string) key and
 value deserializers, a timestamp extractor reading ``created_at``, and
 ``tumbling_window(60 s).agg(orders=Count(), revenue=Sum("total")).current()``.
 Quix's own per-message processing is what is measured; nothing is tuned beyond defaults.
@@ -58,7 +58,7 @@ def main() -> None:
         state_dir=str(args.state_dir),
         loglevel="WARNING",
     )
-    topic = app.topic(args.topic, key_deserializer="json", value_deserializer="json",
+    topic = app.topic(args.topic, key_deserializer="str", value_deserializer="json",
                       timestamp_extractor=created_at_ms)
 
     progress = {"count": 0, "first": 0.0, "done": 0.0, "late": 0}

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from app.kafka.clients import bootstrap_servers
-from bench.contenders import BASELINE, CONTENDERS, run_contender
+from bench.contenders import BASELINE, CONTENDERS, UNKEYED, run_contender
 from bench.dataset import produce_dataset
 from bench.phases import latency, recovery
 from bench.report import machine, markdown, summarize
@@ -36,11 +36,15 @@ def main() -> None:
     p.add_argument("--recovery-events", type=int, default=1_000_000,
                    help="events of state for the recovery/replay run (0 = skip)")
     p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p.add_argument("--unkeyed", action="store_true", help="also run orderstats on the same "
+                   "orders produced without keys (every record takes the repartition path)")
     p.add_argument("--baseline", default="", help="an orderstats executable of another "
                    "install (e.g. a checkout before a change): run as contender 'baseline'")
     a = p.parse_args()
     if a.baseline:
         a.contenders = [*a.contenders, BASELINE]
+    if a.unkeyed:
+        a.contenders = [*a.contenders, UNKEYED]
     events = 1_000_000 if a.full else a.events
     broker = bootstrap_servers(a.broker).split(",")[0]
     work = Path(tempfile.mkdtemp(prefix="orderstats-bench-"))
@@ -49,6 +53,9 @@ def main() -> None:
     print(f"producing {events:,} orders over {a.stores:,} stores to bench-{stamp}...",
           flush=True)
     data = produce_dataset(broker, f"bench-{stamp}", events, a.stores, a.seed)
+    if a.unkeyed:
+        data.unkeyed = produce_dataset(broker, f"bench-{stamp}-unkeyed", events, a.stores,
+                                       a.seed, keys="none")
     runs = []
     for rep in range(a.repeat):
         run = {}

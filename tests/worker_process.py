@@ -113,7 +113,13 @@ class WorkerProcess:
             return total
 
     def processed(self) -> int:
+        """Events taken in batches, of both sources: a forwarded order is taken twice."""
         return int(self.metric("orderstats_batch_events_sum"))
+
+    def counted(self) -> int:
+        """Orders counted (late ones included), whichever path they took."""
+        return int(self.metric('orderstats_events_total{outcome="counted"}')
+                   + self.metric('orderstats_events_total{outcome="late"}'))
 
     def _reap(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout

@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from app.order import InvalidOrder, Order, decode_order
+from app.order import InvalidOrder, Order, decode_order, validate_order
 
 NOW = 1_795_000_000_000
 MAX = NOW + 7 * 86400_000
@@ -55,3 +55,17 @@ def test_invalid_events_name_the_problem(raw, reason):
     with pytest.raises(InvalidOrder) as info:
         decode_order(raw, MAX)
     assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["s\x00-1", "s-1\n", "\x1b[31ms", "s\x7f", "s\x85"])
+def test_ids_with_control_characters_are_refused_with_the_position(bad):
+    doc = {"order_id": "o-1", "store_id": bad, "created_at": "2026-11-22T12:00:00Z",
+           "items": [{"sku": "A", "qty": 1, "unit_price": 1}], "total": 1}
+    with pytest.raises(InvalidOrder, match=r"store_id contains the control character U\+"):
+        validate_order(doc, 2_000_000_000_000)
+
+
+def test_printable_unicode_ids_are_fine():
+    doc = {"order_id": "注文-1", "store_id": "店舗 ü", "created_at": "2026-11-22T12:00:00Z",
+           "items": [{"sku": "A", "qty": 1, "unit_price": 1}], "total": 1}
+    assert validate_order(doc, 2_000_000_000_000).store_id == "店舗 ü"
