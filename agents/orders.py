@@ -15,6 +15,7 @@ committed offsets and the fences (tables/fence.py) make that exact.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -94,6 +95,8 @@ class OrderBatchProcessor:
     async def process(self, events: Sequence[EventT]) -> None:
         """Admit, prepare and commit one batch, partition by partition."""
         started = time.perf_counter()
+        if self.settings.test_batch_delay_s:  # TEST KNOB (bench/gateway.py): a slow stats side
+            await asyncio.sleep(self.settings.test_batch_delay_s)
         if not self.started:
             self.started = True
             metrics.FIRST_BATCH.set_to_current_time()

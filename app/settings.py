@@ -7,6 +7,7 @@ and the tests agree on one source of truth.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, TypeVar
 
@@ -59,6 +60,16 @@ def _mapping(env: Mapping[str, str]) -> EventMapping:
         raise SettingsError(str(exc)) from None
 
 
+def _sha256(env: Mapping[str, str], name: str) -> str:
+    """A SHA-256 hex digest; the value is never echoed (it may be a key pasted by mistake)."""
+    raw = (env.get(name) or "").strip()
+    if raw and not re.fullmatch(r"[0-9a-fA-F]{64}", raw):
+        raise SettingsError(f"{name}: must be the SHA-256 of the key (64 hex digits; "
+                            "`orderstats gateway --hash-key` prints it), not the key itself; "
+                            "the value is not shown")
+    return raw.lower()
+
+
 def _positive(v: float) -> bool:
     return v > 0
 
@@ -87,6 +98,17 @@ class Settings:
     fast_consumer: bool = True
     event_loop: str = "uvloop"
     key_format: str = "raw"
+    tracemalloc_file: str = ""  # a diagnostic: app/memtrace.py
+    # orderstats gateway (app/gateway/): HTTP in, Kafka out
+    gateway_bind: str = "127.0.0.1"
+    gateway_port: int = 6070
+    gateway_keys_file: str = ""  # lines "sha256hex store1,store2"
+    gateway_keys: str = ""  # the same entries, separated by ";"
+    gateway_admin_key_sha256: str = ""
+    gateway_produce_timeout_s: float = 5.0
+    gateway_batch_max_lines: int = 1000
+    gateway_batch_max_bytes: int = 1024 * 1024
+    test_batch_delay_s: float = 0.0  # TEST KNOB (benchmark): sleep per agent batch
     security: Security = field(default_factory=Security)
     mapping: EventMapping = field(default_factory=EventMapping)
 
@@ -133,8 +155,26 @@ class Settings:
             fast_consumer=_read(e, "ORDERSTATS_FAST_CONSUMER", d.fast_consumer, _flag),
             event_loop=_read(e, "ORDERSTATS_EVENT_LOOP", d.event_loop, str,
                              lambda v: v in ("uvloop", "asyncio"), "must be uvloop or asyncio"),
+            tracemalloc_file=_read(e, "ORDERSTATS_TRACEMALLOC_FILE", d.tracemalloc_file, str),
             key_format=_read(e, "ORDERSTATS_KEY_FORMAT", d.key_format, str,
                              lambda v: v in ("raw", "json"), "must be raw or json"),
+            gateway_bind=_read(e, "ORDERSTATS_GATEWAY_BIND", d.gateway_bind, str),
+            gateway_port=_read(e, "ORDERSTATS_GATEWAY_PORT", d.gateway_port, int,
+                               lambda v: 0 < v < 65536, "must be a TCP port"),
+            gateway_keys_file=_read(e, "ORDERSTATS_GATEWAY_KEYS_FILE", d.gateway_keys_file, str),
+            gateway_keys=_read(e, "ORDERSTATS_GATEWAY_KEYS", d.gateway_keys, str),
+            gateway_admin_key_sha256=_sha256(e, "ORDERSTATS_GATEWAY_ADMIN_KEY_SHA256"),
+            gateway_produce_timeout_s=_read(
+                e, "ORDERSTATS_GATEWAY_PRODUCE_TIMEOUT_S", d.gateway_produce_timeout_s, float,
+                lambda v: 0 < v <= 300, "must be 0..300 seconds"),
+            gateway_batch_max_lines=_read(
+                e, "ORDERSTATS_GATEWAY_BATCH_MAX_LINES", d.gateway_batch_max_lines, int,
+                lambda v: 1 <= v <= 100_000, "must be 1..100000"),
+            gateway_batch_max_bytes=_read(
+                e, "ORDERSTATS_GATEWAY_BATCH_MAX_BYTES", d.gateway_batch_max_bytes, int,
+                lambda v: 1024 <= v <= 64 * 1024 * 1024, "must be 1 KiB..64 MiB"),
+            test_batch_delay_s=_read(e, "ORDERSTATS_TEST_BATCH_DELAY_S", d.test_batch_delay_s,
+                                     float, lambda v: v >= 0, "must be >= 0"),
             security=_security(e),
             mapping=_mapping(e),
         )

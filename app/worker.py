@@ -23,6 +23,7 @@ from app.faust_ext import SCHEME, STORE_URL, BatchStream, RawBytesSchema, tune_r
 from app.kafka.clients import Connection, unreachable
 from app.kafka.log_probe import LogProbe
 from app.kafka.topics import ensure_topics
+from app.memtrace import trace_memory
 from app.security import faust_settings
 from app.settings import Settings
 from app.web.cluster import Cluster
@@ -143,6 +144,11 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
     @app.task
     async def tune() -> None:
         tune_runtime(app)
+
+    if settings.tracemalloc_file:
+        @app.task
+        async def memtrace() -> None:
+            await trace_memory(settings.tracemalloc_file)
 
     @app.on_before_shutdown.connect
     async def close_probes(app: faust.App, **kwargs: object) -> None:

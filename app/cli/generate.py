@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import sys
 import time
@@ -14,7 +16,7 @@ import orjson
 from faust.cli import option
 
 from app.cli.errors import exit_on_kafka_error
-from app.cli.order_generator import KEY_STYLES, GeneratorConfig, OrderGenerator
+from app.cli.order_generator import KEY_STYLES, Effect, GeneratorConfig, OrderGenerator
 from app.kafka.clients import Connection
 from app.kafka.producer import produce
 from app.kafka.topics import ensure_topic
@@ -72,8 +74,10 @@ def register(app: faust.App, settings: Settings) -> None:
         print(f"producing to {target} at {'max' if not rate else f'{rate:g}/s'} over {stores} "
               "stores (Ctrl-C stops)", file=sys.stderr, flush=True)
         try:
+            # The truth counts an event only once the broker acknowledged it (on_ack), so
+            # it matches the topic also after --duration, SIGTERM or Ctrl-C.
             sent = await produce(conn, target, events(gen, count, span), rate, print_progress,
-                                 should_stop)
+                                 should_stop, on_ack=gen.truth.apply)
         finally:
             if truth:
                 Path(truth).write_bytes(orjson.dumps(gen.truth.to_json(),
@@ -83,19 +87,37 @@ def register(app: faust.App, settings: Settings) -> None:
 
 
 def stop_condition(duration: float) -> Callable[[], bool]:
-    """True once SIGTERM arrived or ``duration`` seconds passed (0: no limit)."""
+    """True once SIGTERM or SIGINT (Ctrl-C) arrived or ``duration`` seconds passed (0: no
+    limit). Either signal stops the sending gracefully: what is in flight is acknowledged
+    and counted before the truth is written. A second Ctrl-C interrupts at once."""
     stop = {"flag": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+
+    def on_signal(signum: int) -> None:
+        if signum == signal.SIGINT and stop["flag"]:
+            os._exit(130)
+        stop["flag"] = True
+
+    # In place of the command runner's handlers (which cancel the command mid-flight):
+    # the event loop's, since a plain signal.signal() would not keep the loop's from firing.
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(signum)
+        loop.add_signal_handler(signum, on_signal, signum)
     deadline = time.monotonic() + duration if duration else None
     return lambda: stop["flag"] or (deadline is not None and time.monotonic() >= deadline)
 
 
-def events(gen: OrderGenerator, count: int, span: float) -> Iterator[tuple[bytes | None, bytes]]:
-    """Events spread over the last ``span`` seconds, or live at the wall clock."""
+def events(gen: OrderGenerator, count: int, span: float
+           ) -> Iterator[tuple[bytes | None, bytes, Effect]]:
+    """Events spread over the last ``span`` seconds, or live at the wall clock; each with
+    its truth Effect, to be applied once the broker acknowledged it."""
     now_ms = int(time.time() * 1000)
     if span and count:
-        yield from gen.events(count, now_ms - int(span * 1000), int(span * 1000), now_ms)
+        yield from gen.pending_events(count, now_ms - int(span * 1000), int(span * 1000),
+                                      now_ms)
         return
-    while count == 0 or gen.truth.produced < count:
+    made = 0
+    while count == 0 or made < count:
         now = int(time.time() * 1000)
-        yield gen.event(now, now)
+        made += 1
+        yield gen.next_event(now, now)

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import uvloop
 
-from app.cli import generate, replay, verify
+from app.cli import dlq, gateway, generate, replay, verify
 from app.faust_ext import check_versions
 from app.kafka.clients import Connection, unreachable
 from app.kafka.epoch import read_epoch
@@ -70,6 +70,8 @@ def main() -> None:
     generate.register(app, settings)
     replay.register(app, settings)
     verify.register(app)
+    gateway.register(app, settings)
+    dlq.register(app, settings)
     app.main()
 
 

@@ -79,11 +79,39 @@ class GroundTruth:
         w["revenue"] += total
         w["items"] += items
 
+    def apply(self, effect: "Effect") -> None:
+        """Count one event the broker acknowledged (``orderstats generate`` calls this per
+        ack, so the truth holds exactly what is in the topic). The first acknowledged copy
+        of an order counts; any later copy is a duplicate, whichever was generated first."""
+        self.produced += 1
+        if effect.store_id is None:
+            self.invalid += 1
+        elif effect.applied:
+            self.duplicates += 1
+        else:
+            effect.applied = True
+            self.add(effect.store_id, effect.created_ms, effect.total, effect.items,
+                     effect.late)
+
     def to_json(self) -> dict:
         return {"window_size_s": self.window_size_s, "produced": self.produced,
                 "valid": self.valid, "duplicates": self.duplicates, "invalid": self.invalid,
                 "late": self.late, "stores": self.stores}
 
+
+class Effect:
+    """What one generated event adds to the truth once acknowledged (store_id None: invalid).
+    A re-sent duplicate carries its original's Effect, so the pair counts one order."""
+
+    __slots__ = ("store_id", "created_ms", "total", "items", "late", "applied")
+
+    def __init__(self, store_id: str | None = None, created_ms: int = 0, total: int = 0,
+                 items: int = 0, late: bool = False) -> None:
+        self.store_id, self.created_ms, self.total = store_id, created_ms, total
+        self.items, self.late, self.applied = items, late, False
+
+
+INVALID = Effect()  # shared: invalid events are only counted
 
 INVALID_KINDS = ("not_json", "not_object", "missing_store", "negative_total", "float_total",
                  "bad_time", "naive_time", "zero_qty", "too_many_items")
@@ -99,7 +127,7 @@ class OrderGenerator:
         weights = [1.0 / (rank ** config.zipf_s) for rank in range(1, config.stores + 1)]
         self._cumulative = list(accumulate(weights))
         self.truth = GroundTruth(config.window_size_s)
-        self._recent: deque[tuple[bytes | None, bytes]] = deque(maxlen=2000)
+        self._recent: deque[tuple[bytes | None, bytes, Effect]] = deque(maxlen=2000)
         self._seq = 0
 
     def _store(self) -> str:
@@ -148,19 +176,23 @@ class OrderGenerator:
             store_id.encode() if style == "raw" else orjson.dumps(store_id))
 
     def event(self, created_ms: int, now_ms: int) -> tuple[bytes | None, bytes]:
-        """One event created at ``created_ms``; lateness is judged against ``now_ms``."""
+        """One event created at ``created_ms``; lateness is judged against ``now_ms``.
+        Counted in ``truth`` at once (pure use; see :meth:`next_event` for Kafka)."""
+        key, value, effect = self.next_event(created_ms, now_ms)
+        self.truth.apply(effect)
+        return key, value
+
+    def next_event(self, created_ms: int, now_ms: int) -> tuple[bytes | None, bytes, Effect]:
+        """One event and its :class:`Effect`, *not* yet counted: the caller applies the
+        effect to ``truth`` once the broker acknowledged the event."""
         cfg = self.config
-        truth = self.truth
-        truth.produced += 1
         roll = self.rng.random()
         if roll < cfg.duplicate_share and self._recent:
-            truth.duplicates += 1
             return self.rng.choice(self._recent)
         store_id = self._store()
         key = self._key(store_id)
         if roll < cfg.duplicate_share + cfg.invalid_share:
-            truth.invalid += 1
-            return key, self._invalid(store_id, created_ms)
+            return key, self._invalid(store_id, created_ms), INVALID
         late = roll < cfg.duplicate_share + cfg.invalid_share + cfg.late_share
         if late:
             # Far beyond the retention, so processing delays cannot move it across the line.
@@ -169,15 +201,22 @@ class OrderGenerator:
                 3600_000, 48 * 3600_000)
         doc = self._order(store_id, created_ms)
         value = orjson.dumps(doc)
-        items = sum(i["qty"] for i in doc["items"])
-        truth.add(store_id, created_ms, doc["total"], items, late)
-        self._recent.append((key, value))
-        return key, value
+        effect = Effect(store_id, created_ms, doc["total"],
+                        sum(i["qty"] for i in doc["items"]), late)
+        self._recent.append((key, value, effect))
+        return key, value, effect
 
     def events(self, count: int, start_ms: int, span_ms: int,
                now_ms: int) -> Iterator[tuple[bytes | None, bytes]]:
         """``count`` events with created_at spread evenly over [start, start + span)."""
+        for key, value, effect in self.pending_events(count, start_ms, span_ms, now_ms):
+            self.truth.apply(effect)
+            yield key, value
+
+    def pending_events(self, count: int, start_ms: int, span_ms: int,
+                       now_ms: int) -> Iterator[tuple[bytes | None, bytes, Effect]]:
+        """As :meth:`events`, each with its Effect, none counted yet."""
         for i in range(count):
             jitter = self.rng.randint(-2000, 2000)
             created = start_ms + (span_ms * i) // max(count, 1) + jitter
-            yield self.event(max(created, start_ms), now_ms)
+            yield self.next_event(max(created, start_ms), now_ms)

@@ -21,6 +21,8 @@ through a documented plug-in point and keeps Faust's agents, acks and offset com
 
 * :mod:`app.faust_ext.rocksdb_memory`: Faust's RocksDB store with one memory budget per
   worker (a store URL scheme).
+* :mod:`app.faust_ext.web_stream`: a streamed answer (Server-Sent Events) from a Faust view;
+  no private name, but it relies on the aiohttp driver handing views aiohttp's own request.
 
 Each override names, in its docstring, the stock method it replaces and marks the private
 names it reads (``PRIVATE``). They are pinned to faust-streaming 0.15.3 and aiokafka 0.14.0:

@@ -25,6 +25,8 @@ from tables.schema import PROGRESS, TOTALS, changelog_topic
 
 ROUTED_HEADER = "X-Orderstats-Routed"
 PEER_TIMEOUT_S = 5.0
+# orderstats_events_total's outcomes (agents/batch.py), counted by this worker since it started
+EVENT_OUTCOMES = ("counted", "late", "duplicate", "invalid", "replayed")
 
 
 class Cluster:
@@ -133,4 +135,7 @@ class Cluster:
                 "recovering": self.recovering(), "active": active, "standby": standby,
                 "partitions": partitions,
                 "repartitioned": int(metrics.REGISTRY.get_sample_value(
-                    "orderstats_repartitioned_total") or 0)}
+                    "orderstats_repartitioned_total") or 0),
+                "events": {outcome: int(metrics.REGISTRY.get_sample_value(
+                    "orderstats_events_total", {"outcome": outcome}) or 0)
+                    for outcome in EVENT_OUTCOMES}}

@@ -65,4 +65,16 @@ def merge_cluster(statuses: dict[str, Any], settings: Settings) -> dict[str, Any
             "complete": not unowned, "unowned_partitions": unowned,
             "total_lag": sum(e.get("lag") or 0 for e in owners.values()),
             "repartitioned": sum(st.get("repartitioned", 0) for st in statuses.values()
+                                 if "error" not in st),
+            "events": sum_events(st.get("events", {}) for st in statuses.values()
                                  if "error" not in st)}
+
+
+def sum_events(per_worker: Any) -> dict[str, int]:
+    """Per-outcome event counts added over the workers that answered (each counts what it
+    processed since it started, so a restarted worker starts again from 0)."""
+    total: dict[str, int] = {}
+    for events in per_worker:
+        for outcome, n in events.items():
+            total[outcome] = total.get(outcome, 0) + n
+    return total

@@ -108,18 +108,23 @@ class StatsReader:
         }
 
     def local_stores(self) -> dict[str, Any]:
-        """Every store of this worker's partitions: current window and lifetime totals."""
+        """Every store of this worker's partitions: current and previous window, lifetime
+        totals."""
         size = self.settings.window_size_s
         current_start = self.windows.start_s(self._now_ms())
+        previous_start = current_start - size
         partitions = sorted(self.partitions())
         stores = []
         for p in partitions:
             entries = list(self.tables.totals.items(p))
             currents = self.tables.windows.get_many(
                 p, [keys.window_key(store_id, current_start) for store_id, _ in entries])
-            for (store_id, totals), current in zip(entries, currents):
+            previous = self.tables.windows.get_many(
+                p, [keys.window_key(store_id, previous_start) for store_id, _ in entries])
+            for (store_id, totals), current, prev in zip(entries, currents, previous):
                 stores.append({"store_id": store_id,
                                "current": window_json(current_start, size, current),
+                               "previous": window_json(previous_start, size, prev),
                                "totals": totals_json(totals)})
         return {"partitions": partitions, "stores": stores,
                 "progress": {str(p): v for p, v in self.progress(partitions).items()}}

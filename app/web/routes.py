@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import faust
@@ -18,12 +17,16 @@ import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.faust_ext.web_stream import DISCONNECTED, open_event_stream
 from app.metrics import REGISTRY
 from app.settings import Settings
+from app.web.assets import CSP, HEADERS, STATIC_PREFIX, Asset, load_assets, render_page
 from app.web.cluster import ROUTED_HEADER, Cluster
+from app.web.live import TOP_DEFAULT, TOP_MAX, LiveSource
 from app.web.merge import merge_cluster, merge_parts
 from app.web.params import ApiError, choice_param, int_param, store_id_param, time_param
 from app.web.reader import StatsReader
+from app.web.stream import Broadcaster
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,9 @@ class Web:
     cluster: Cluster
     settings: Settings
     page: str
+    live: LiveSource | None = None
+    broadcaster: Broadcaster | None = None
+    assets: dict[str, Asset] = field(default_factory=dict)
 
 
 def web(view: View) -> Web:
@@ -184,11 +190,71 @@ class MetricsView(View):
                           content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 
+HEARTBEAT_S = 15.0  # an SSE comment this often when nothing changed (finds gone viewers)
+
+
+def live_topics(query: Any) -> list[tuple]:
+    """The stream's topics from ``?top=N&store=ID``: the top-N always, one store on request."""
+    topics: list[tuple] = [("top", int_param(query, "top", TOP_DEFAULT, 1, TOP_MAX))]
+    if query.get("store"):
+        topics.append(("store", store_id_param(query["store"])))
+    return topics
+
+
+class StreamView(View):
+    """Server-Sent Events: the top-N each second it changes; ?store=ID adds that store."""
+
+    @api
+    async def get(self, request: Request) -> Response:
+        w = web(self)
+        topics = live_topics(request.query)
+        resp = await open_event_stream(request)
+        if request.method == "HEAD":
+            return resp  # headers only: no body would ever reach the viewer
+        sub = w.broadcaster.subscribe(topics)
+        try:
+            await resp.write(b"retry: 2000\n\n")
+            while not sub.closed:
+                frames = await sub.next(timeout=HEARTBEAT_S)
+                await resp.write(b"".join(frames) if frames else b": keep-alive\n\n")
+        except DISCONNECTED:
+            pass  # the viewer went away
+        finally:
+            w.broadcaster.unsubscribe(sub)
+        return resp
+
+
+class LiveView(View):
+    """What the stream would send now, as one JSON object {top, store} (the page polls it)."""
+
+    @api
+    async def get(self, request: Request) -> Response:
+        live = web(self).live
+        body: dict[str, Any] = {}
+        for kind, arg in live_topics(request.query):
+            body[kind] = (await live.compute((kind, arg)))[1]
+        return json_response(self, body)
+
+
+class StaticView(View):
+    """The page's scripts, styles and vendored chart library."""
+
+    async def get(self, request: Request, path: str) -> Response:
+        asset = web(self).assets.get(path)
+        if asset is None:
+            return json_response(self, ApiError(404, "not_found", "no such file").body(), 404)
+        resp = self.bytes(asset.body, content_type=asset.content_type.split(";")[0])
+        resp.headers.update({"Content-Type": asset.content_type, **HEADERS})
+        return resp
+
+
 class PageView(View):
-    """The live report page (static; it polls the JSON API)."""
+    """The live report page (static; it streams from /api/stream, else polls /api/live)."""
 
     async def get(self, request: Request) -> Response:
-        return self.html(web(self).page)
+        resp = self.html(web(self).page)
+        resp.headers.update({"Content-Security-Policy": CSP, **HEADERS})
+        return resp
 
 
 ROUTES: dict[str, type[View]] = {
@@ -201,6 +267,9 @@ ROUTES: dict[str, type[View]] = {
     "/health": HealthView,
     "/ready": ReadyView,
     "/metrics": MetricsView,
+    "/api/stream": StreamView,
+    "/api/live": LiveView,
+    STATIC_PREFIX + "{path:.+}": StaticView,
     "/": PageView,
 }
 
@@ -208,7 +277,13 @@ ROUTES: dict[str, type[View]] = {
 def register_views(app: faust.App, reader: StatsReader, cluster: Cluster,
                    settings: Settings) -> None:
     """Add the product's routes to ``app``'s web server."""
-    page = resources.files("app.web").joinpath("dashboard.html").read_text()
-    app.orderstats_web = Web(reader, cluster, settings, page)
+    live = LiveSource(reader, cluster, settings)
+    broadcaster = Broadcaster(live.compute)
+    app.orderstats_web = Web(reader, cluster, settings, render_page(settings, cluster.self_url()),
+                             live, broadcaster, load_assets())
+
+    @app.on_before_shutdown.connect
+    async def end_streams(app: faust.App, **kwargs: object) -> None:
+        await broadcaster.close()  # open streams would otherwise hold up the web server's stop
     for path, view in ROUTES.items():
         app.page(path)(view)
