@@ -24,6 +24,9 @@ import orjson
 
 from tables.keys import DEDUP_MARKER as MARKER_KEY
 from tables.keys import dedup_index_key as index_key
+from tables.keys import dumps
+
+CATCH_UP_CHUNK = 20_000  # index entries written at a time: catch-up memory stays bounded
 
 Entry = tuple[str, str, int, int]  # (store_id, order_id, first offset, its source)
 
@@ -60,21 +63,39 @@ class DedupIndex:
         self._pending: list[Entry] = []
 
     def catch_up(self, segments: Iterable[Segment]) -> int:
-        """Index segments newer than the marker (after recovery or a rebalance)."""
+        """Index segments newer than the marker (after recovery or a rebalance).
+
+        Written in chunks, so memory does not grow with the number of ids in the horizon
+        (a worker that took over a partition, or rebuilt it from changelogs, indexes a day
+        of orders here). Segments come in seq order; the first occurrence of an id wins,
+        so a chunk never overwrites an entry an earlier chunk wrote for the same id.
+        """
         raw = self.store.get_many([MARKER_KEY])[0]
         through = int(raw) if raw is not None else -1
         puts: dict[bytes, bytes] = {}
         newest = through
+        written = 0
         for seg in segments:
             self.live[seg.seq] = seg.watermark_ms
             if seg.seq > through:
                 for store_id, order_id, offset, *source in seg.entries:
                     puts.setdefault(index_key(store_id, order_id),
-                                    orjson.dumps([offset, seg.seq, *source]))
+                                    dumps([offset, seg.seq, *source]))
                 newest = max(newest, seg.seq)
+                if len(puts) >= CATCH_UP_CHUNK:
+                    written += self._put_new(puts)
+                    puts = {}
         self.live = dict(sorted(self.live.items()))
         if newest != through:
             puts[MARKER_KEY] = str(newest).encode()
+        return written + self._put_new(puts)
+
+    def _put_new(self, puts: dict[bytes, bytes]) -> int:
+        """Write the entries whose id has no live entry yet (an earlier occurrence stays)."""
+        keys = [k for k in puts if k != MARKER_KEY]
+        for key, found in zip(keys, self.store.get_many(keys)):
+            if found is not None and orjson.loads(found)[1] in self.live:
+                del puts[key]
         self.store.apply(puts, ())
         return len(puts)
 
@@ -106,8 +127,7 @@ class DedupIndex:
         segment = Segment(seq, watermark_ms, self._pending)
         self._pending = []
         self.live[seq] = watermark_ms
-        puts = {index_key(s, o): orjson.dumps([off, seq, src])
-                for s, o, off, src in segment.entries}
+        puts = {index_key(s, o): dumps([off, seq, src]) for s, o, off, src in segment.entries}
         puts[MARKER_KEY] = str(seq).encode()
         self.store.apply(puts, ())
         return segment

@@ -19,6 +19,11 @@ PROGRESS = "progress"  # key partition              value Progress
 DEDUP = "dedup"  # key [partition, seq]             value DedupSegmentValue
 TABLE_NAMES = (WINDOWS, TOTALS, PROGRESS, DEDUP)
 
+# Faust buffers this many changelog records per partition while recovering a table. A dedup
+# segment holds a whole batch's order ids (up to hundreds of KB), so its buffer is small:
+# 1000 of them would hold most of a day of order ids in memory at once.
+RECOVERY_BUFFER = {WINDOWS: 1000, TOTALS: 1000, PROGRESS: 1000, DEDUP: 4}
+
 HELP = {
     WINDOWS: "per-store tumbling windows: orders, revenue, items",
     TOTALS: "per-store lifetime totals, late orders included",
@@ -67,7 +72,8 @@ def define_tables(app: faust.App, options: TableOptions) -> StatsTables:
     def table(name: str) -> PartitionStore:
         # key_type None -> json keys (what the router hashes); bytes -> raw (orjson) values
         t = app.Table(name, default=None, store=options.store_url, value_type=bytes,
-                      partitions=options.partitions, options=dict(rocksdb), help=HELP[name])
+                      partitions=options.partitions, options=dict(rocksdb), help=HELP[name],
+                      recovery_buffer_size=RECOVERY_BUFFER[name])
         return PartitionStore(app, t)
 
     return StatsTables(*(table(name) for name in TABLE_NAMES))

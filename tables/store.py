@@ -103,7 +103,7 @@ class PartitionStore:
         sent = 0
         for key, value in items:
             raw_key = keys.encode(key)
-            raw_value = None if value is None else orjson.dumps(value)
+            raw_value = None if value is None else keys.dumps(value)
             if raw_value is None:
                 batch.delete(raw_key)
             else:

@@ -81,3 +81,64 @@ def test_entries_written_before_sources_existed_read_as_the_orders_topic():
     index.catch_up([old])
     index.prefetch([("s", "o-1")])
     assert index.check("s", "o-1", 10, source=0) is Verdict.REPLAY
+
+
+def test_catch_up_writes_in_chunks_and_the_first_occurrence_wins(monkeypatch):
+    import tables.dedup as dedup
+
+    monkeypatch.setattr(dedup, "CATCH_UP_CHUNK", 3)
+    store = DictStore()
+    writes = []
+    apply = store.apply
+    store.apply = lambda puts, deletes: (writes.append(len(puts)), apply(puts, deletes))
+    segments = [Segment(seq, 1000 + seq, [("s", f"o-{seq}-{i}", seq * 10 + i, 0)
+                                          for i in range(2)]) for seq in range(5)]
+    segments.append(Segment(5, 2000, [("s", "o-0-0", 99, 1)]))  # seen before: stays at 0
+    index = DedupIndex(10_000, store)
+    assert index.catch_up(segments) == 11  # ten ids and the marker
+    assert max(writes) <= 4  # never the whole horizon at once
+    index.prefetch([("s", "o-0-0"), ("s", "o-4-1")])
+    assert index.check("s", "o-0-0", 0, 0) is Verdict.REPLAY
+    assert index.check("s", "o-4-1", 41, 0) is Verdict.REPLAY
+
+
+def test_catch_up_memory_does_not_grow_with_the_horizon():
+    """A regression check: indexing 4x the ids must not take 4x the memory (it once held
+    every id of the horizon, each in a 4 KiB orjson buffer)."""
+    import tracemalloc
+
+    def peak(ids: int) -> int:
+        segments = (Segment(seq, seq, [("s-1", f"order-{seq}-{i}", seq * 1000 + i, 0)
+                                      for i in range(1000)]) for seq in range(ids // 1000))
+        index = DedupIndex(10**9, CountingStore())
+        tracemalloc.start()
+        index.catch_up(segments)
+        result = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return result
+
+    small, large = peak(20_000), peak(80_000)
+    assert large < small * 1.5, (small, large)
+
+
+class CountingStore:
+    """Keeps nothing: only what catch-up holds itself is measured."""
+
+    def get_many(self, keys):
+        return [None] * len(keys)
+
+    def apply(self, puts, deletes):
+        pass
+
+
+def test_encoded_keys_and_values_are_exact_size():
+    import tracemalloc
+
+    from tables.keys import dumps, encode
+
+    assert dumps([12345, 6, 0]) == b"[12345,6,0]" and encode("s-1") == b'"s-1"'
+    tracemalloc.start()
+    kept = [dumps([i, 6, 0]) for i in range(1000)]
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(kept) == 1000 and held < 150_000  # orjson's own results: 1-4 MB here

@@ -2,8 +2,6 @@ import orjson
 
 from app.order import InvalidOrder, decode_order
 from app.cli.order_generator import GeneratorConfig, OrderGenerator
-from tables.windows import window_start_s
-from app.timefmt import format_iso_s
 
 NOW = 1_795_348_800_000
 
@@ -46,11 +44,14 @@ def test_zipf_skew_and_seed_reproducibility():
     assert counts[0] > 10 * counts[-1]
 
 
-def test_windows_in_truth_use_the_same_alignment_as_the_tables():
+def test_windows_in_truth_are_half_open_and_aligned_to_the_epoch():
+    # NOW is 2026-11-22T12:00:00Z, a multiple of 300 s: written out, not computed by the
+    # code under test.
     gen = OrderGenerator(GeneratorConfig(stores=1, window_size_s=300))
-    key, value = gen.event(NOW + 299_999, NOW + 300_000)
-    start = format_iso_s(window_start_s(NOW + 299_999, 300))
-    assert list(gen.truth.stores["s-0000"]["windows"]) == [start]
+    gen.event(NOW + 299_999, NOW + 300_000)  # the last millisecond of [12:00, 12:05)
+    gen.event(NOW + 300_000, NOW + 300_000)  # the first of [12:05, 12:10)
+    assert sorted(gen.truth.stores["s-0000"]["windows"]) == ["2026-11-22T12:00:00Z",
+                                                             "2026-11-22T12:05:00Z"]
 
 
 def test_key_styles_spell_the_store_as_producers_do():

@@ -1,0 +1,72 @@
+"""A regression check: a worker's memory during a replay does not grow with its length.
+
+The scenario that once grew by about 1.2 KB per replayed event: state rebuilt from the
+changelogs (a new host, or a lost disk), then the whole topic re-read with the state kept.
+Two lengths, 4x apart, side by side; the bench reports the full-size figures.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import uuid
+
+import psutil
+import pytest
+
+from tests.support import Deployment, wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+class PeakRss:
+    def __init__(self, pid: int) -> None:
+        self.peak = 0
+        self._proc = psutil.Process(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self._proc.memory_info().rss)
+            except psutil.Error:
+                return
+            self._stop.wait(0.05)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20
+
+
+def replay_peak_mb(kafka: str, tmp_path, events: int) -> float:
+    dep = Deployment(kafka, tmp_path, name=f"mem{events}-{uuid.uuid4().hex[:6]}")
+    try:
+        dep.run("generate", "--count", str(events), "--stores", "500", "--span", "3600",
+                "--rate", "0", timeout=600)
+        worker = dep.worker(1)
+        worker.wait_ready(180)
+        wait_for(lambda: worker.counted() >= events, 600, what="the first pass")
+        assert worker.stop() == 0
+        shutil.rmtree(worker.data_dir)  # rebuilt from the changelogs, as on a new host
+        dep.run("replay", "--to-earliest")
+        worker = dep.worker(2)
+        rss = PeakRss(worker.proc.pid)
+        worker.wait_ready(300)
+        wait_for(lambda: worker.processed() >= events, 600, what="the replay")
+        peak = rss.stop()
+        worker.stop()
+        return peak
+    finally:
+        dep.cleanup()
+
+
+def test_replay_memory_does_not_grow_with_the_number_of_events(kafka, tmp_path):
+    small = replay_peak_mb(kafka, tmp_path, 50_000)
+    large = replay_peak_mb(kafka, tmp_path, 200_000)
+    print(f"peak RSS during the replay: {small:.0f} MB (50,000 events), "
+          f"{large:.0f} MB (200,000 events)")
+    # Before the fix: about +350 MB for the 150,000 more events.
+    assert large < small * 1.25 + 20, (small, large)
