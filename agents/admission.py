@@ -32,6 +32,8 @@ class Probe(Protocol):
 
     async def first_offset(self, partition: int, from_offset: int) -> int | None: ...
 
+    async def log_start(self, partition: int) -> int | None: ...
+
 
 @dataclass
 class Cursor:
@@ -98,6 +100,19 @@ class Admission:
             i += 1
         return admitted
 
+    async def _report_retention_loss(self, partition: int, start: int, offset: int) -> None:
+        """A jump over offsets the log no longer starts before: deleted unread. Said loudly."""
+        log_start = await self.probe.log_start(partition)
+        if log_start is None or log_start <= start:
+            log.info("partition %s: offsets %s..%s hold no records (transaction markers or "
+                     "compaction)", partition, start, offset - 1)
+            return
+        lost_through = min(log_start, offset) - 1
+        log.error("partition %s: offsets %s..%s were deleted by the topic's retention (or "
+                  "delete-records) before they were counted: up to %s orders are missing from "
+                  "the statistics", partition, start, lost_through, lost_through - start + 1)
+        metrics.LOST_OFFSETS.labels(self.topic, str(partition)).inc(lost_through - start + 1)
+
     async def _accept_jump(self, partition: int, cursor: Cursor, offset: int) -> bool:
         """Whether the partition may go on at ``offset``; if not, it is re-read (seek)."""
         start = cursor.next_offset
@@ -112,8 +127,7 @@ class Admission:
         first = await self.probe.first_offset(partition, start)
         if first is not None and first >= offset:
             if offset > start:
-                log.info("partition %s: offsets %s..%s hold no records (transaction markers, "
-                         "compaction or retention)", partition, start, offset - 1)
+                await self._report_retention_loss(partition, start, offset)
             cursor.verified_next = offset
             return True
         log.warning("partition %s: offsets %s..%s were not delivered (rebalance); re-reading "

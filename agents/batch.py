@@ -12,6 +12,7 @@ exception while preparing leaves no trace.
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -196,6 +197,10 @@ class BatchUnit:
                                          *source_headers(msg)]))
         await asyncio.gather(*acks)
         metrics.REPARTITIONED.inc(len(plan.forward))
+        if plan.invalid:
+            for cls, n in collections.Counter(
+                    metrics.reason_class(reason) for _e, reason in plan.invalid).items():
+                metrics.DEAD_LETTERS.labels(cls).inc(n)
 
 
 def source_headers(msg: Any) -> list[tuple[str, bytes]]:

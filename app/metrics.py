@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -25,6 +27,44 @@ REREADS = Counter("orderstats_rereads", "Partitions re-read from the next expect
                   "because fetched records were dropped before reaching the agent "
                   "(a rebalance race); nothing is lost, the re-read replaces them",
                   registry=REGISTRY)
+LOST_OFFSETS = Counter("orderstats_lost_offsets", "Offsets deleted from the log (retention, "
+                       "delete-records) before this worker counted them: orders missing from "
+                       "the statistics", ["topic", "partition"], registry=REGISTRY)
 REPARTITIONED = Counter("orderstats_repartitioned", "Orders forwarded to the repartition "
                         "topic because their key or partition did not match their store "
                         "(no key, another key format, another partitioner)", registry=REGISTRY)
+CONSUMER_LAG = Gauge("orderstats_consumer_lag", "Records of the orders topic not yet applied, "
+                     "per active partition: the consumer's highwater - (last applied offset "
+                     "+ 1) (refreshed at each scrape of /metrics)", ["partition"],
+                     registry=REGISTRY)
+DEAD_LETTERS = Counter("orderstats_dead_letters", "Events sent to the dead-letter topic, by "
+                       "a short class of the reason (the field it names, e.g. store_id, "
+                       "created_at, items.sku; json; event; other)", ["reason"],
+                       registry=REGISTRY)
+TABLE_KEYS = Gauge("orderstats_table_keys", "Keys in this worker's RocksDB, per table, over "
+                   "its open partitions (RocksDB's rocksdb.estimate-num-keys; refreshed at "
+                   "each scrape)", ["table"], registry=REGISTRY)
+CHANGELOG_RECORDS = Counter("orderstats_changelog_records", "Records sent to the tables' "
+                            "changelog topics, per table", ["table"], registry=REGISTRY)
+RECOVERING = Gauge("orderstats_recovering", "1 while this worker recovers its tables from "
+                   "the changelogs, else 0 (refreshed at each scrape)", registry=REGISTRY)
+WEB_REQUESTS = Histogram("orderstats_web_request_seconds", "Time to answer an HTTP request, by "
+                         "route template and status (/api/stream: the stream's lifetime)",
+                         ["route", "status"], registry=REGISTRY,
+                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                  2.5, 5, 10))
+
+_INDEX = re.compile(r"\[\d+\]")
+_FIELD = re.compile(r"[A-Za-z_][\w.-]{0,63}")
+_LEADS = {"not": "json", "the": "record_timestamp"}  # "not valid UTF-8 JSON", "the ... record"
+
+
+def reason_class(reason: str) -> str:
+    """A short, bounded label for a dead-letter reason: the field it names, not the text.
+
+    The reasons start with the field (``store_id must be ...``, ``items[3].sku ...``,
+    ``created_at is not ...``); indexes are dropped so the classes stay few.
+    """
+    word = _INDEX.sub("", reason.split(None, 1)[0].split(":", 1)[0]) if reason.strip() else ""
+    word = _LEADS.get(word, word)
+    return word if _FIELD.fullmatch(word) else "other"

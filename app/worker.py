@@ -80,7 +80,10 @@ def faust_config(settings: Settings, epoch: int = 1) -> dict:
         # commits keep the replay after a crash short.
         broker_commit_every=100_000,
         broker_commit_interval=1.0,
-        consumer_max_fetch_size=16 * 1024 * 1024,
+        # Per partition per fetch. aiokafka keeps a fetched response per partition until it
+        # is consumed: 16 MiB x (orders + repartition + 32 changelog partitions at recovery)
+        # held ~200 MB more at 1M events of state; 2 MiB (~7,000 orders) keeps batches full.
+        consumer_max_fetch_size=2 * 1024 * 1024,
         broker_max_poll_records=10_000,
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         producer_linger_ms=5,

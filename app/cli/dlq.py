@@ -29,6 +29,7 @@ import orjson
 from faust.cli import argument, option
 
 from agents.routing import KeyRouting
+from app.cli.progress import progress_bar
 from app.cli.errors import exit_on_kafka_error
 from app.cli.replay import ReplayError, parse_duration_ms
 from app.kafka.clients import Connection, producer
@@ -87,20 +88,6 @@ def render_value(value: bytes | None) -> str:
         return "(null)"
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
     return text if len(text) <= SHOW_BYTES else text[:SHOW_BYTES] + "…"
-
-
-@contextmanager
-def progress_bar(total: int, what: str) -> Iterator[Any]:
-    """A rich progress bar on stderr while stdout is a terminal; silent otherwise."""
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeRemainingColumn)
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-                  disable=not sys.stdout.isatty()) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 async def scan(settings: Settings, since_ms: int | None, what: str

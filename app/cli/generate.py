@@ -16,6 +16,7 @@ import orjson
 from faust.cli import option
 
 from app.cli.errors import exit_on_kafka_error
+from app.cli.progress import progress_to
 from app.cli.order_generator import KEY_STYLES, Effect, GeneratorConfig, OrderGenerator
 from app.kafka.clients import Connection
 from app.kafka.producer import produce
@@ -52,6 +53,11 @@ def print_progress(sent: int, elapsed: float) -> None:
           file=sys.stderr, flush=True)
 
 
+def bar_progress(update: Callable[[int], None]) -> Callable[[int, float], None]:
+    """The producer's progress callback, moving a progress bar."""
+    return lambda sent, _elapsed: update(sent)
+
+
 def register(app: faust.App, settings: Settings) -> None:
     conn = Connection.of(settings)
 
@@ -76,8 +82,10 @@ def register(app: faust.App, settings: Settings) -> None:
         try:
             # The truth counts an event only once the broker acknowledged it (on_ack), so
             # it matches the topic also after --duration, SIGTERM or Ctrl-C.
-            sent = await produce(conn, target, events(gen, count, span), rate, print_progress,
-                                 should_stop, on_ack=gen.truth.apply)
+            with progress_to(count or None, "producing") as update:
+                sent = await produce(conn, target, events(gen, count, span), rate,
+                                     bar_progress(update), should_stop,
+                                     on_ack=gen.truth.apply)
         finally:
             if truth:
                 Path(truth).write_bytes(orjson.dumps(gen.truth.to_json(),

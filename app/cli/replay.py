@@ -27,6 +27,7 @@ import faust
 from faust.cli import option
 
 from app.cli.errors import exit_on_kafka_error
+from app.cli.progress import progress_to
 from app.kafka.clients import Connection
 from app.kafka.epoch import group_id, read_epoch, write_epoch
 from app.kafka.offsets import (OffsetsError, active_members, commit_offsets,
@@ -175,17 +176,21 @@ async def watch_progress(settings: Settings, out: TextIO = sys.stdout,
     broker, topic = Connection.of(settings), settings.orders_topic
     group = group_id(settings.app_id, await read_epoch(broker, settings.app_id))
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        bounds = await log_bounds(broker, topic)
-        committed = await committed_offsets(broker, group, topic)
-        lag = {p: hi - (committed.get(p) if committed.get(p) is not None else lo)
-               for p, (lo, hi) in bounds.items()}
-        print(f"{time.strftime('%H:%M:%S')} group {group}: lag " + " ".join(
-            f"p{p}={lag[p]}" for p in sorted(lag)) + f"  total {sum(lag.values()):,}",
-            file=out, flush=True)
-        if not any(lag.values()):
-            return True
-        await asyncio.sleep(2)
+    first: int | None = None
+    with progress_to(None, f"catching up ({group})") as update:
+        while time.monotonic() < deadline:
+            bounds = await log_bounds(broker, topic)
+            committed = await committed_offsets(broker, group, topic)
+            lag = {p: hi - (committed.get(p) if committed.get(p) is not None else lo)
+                   for p, (lo, hi) in bounds.items()}
+            first = sum(lag.values()) if first is None else first
+            update(first - sum(lag.values()))
+            print(f"{time.strftime('%H:%M:%S')} group {group}: lag " + " ".join(
+                f"p{p}={lag[p]}" for p in sorted(lag)) + f"  total {sum(lag.values()):,}",
+                file=out, flush=True)
+            if not any(lag.values()):
+                return True
+            await asyncio.sleep(2)
     return False
 
 

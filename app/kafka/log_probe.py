@@ -82,6 +82,20 @@ class LogProbe:
             records = batch.get(tp, [])
             return records[0].offset if records else None
 
+    async def log_start(self, partition: int) -> int | None:
+        """The partition's first offset still in the log (None: no answer in time)."""
+        try:
+            return await asyncio.wait_for(self._log_start(partition), ASK_TIMEOUT_S)
+        except (asyncio.TimeoutError, KafkaError) as exc:
+            log.warning("log start of partition %s unknown (%r)", partition, exc)
+            return None
+
+    async def _log_start(self, partition: int) -> int:
+        tp = TopicPartition(self.topic, partition)
+        async with self._lock:
+            client = await self._client()
+            return (await client.beginning_offsets([tp]))[tp]
+
     async def close(self) -> None:
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None

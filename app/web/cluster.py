@@ -65,6 +65,13 @@ class Cluster:
     def recovering(self) -> bool:
         return bool(self.app.in_recovery) or not self.app.tables.recovery.completed.is_set()
 
+    def refresh_metrics(self, reader: StatsReader) -> None:
+        """Set the gauges read at scrape time: lag per partition, recovery, table sizes."""
+        metrics.RECOVERING.set(1 if self.recovering() else 0)
+        for store in reader.tables.all:
+            metrics.TABLE_KEYS.labels(store.table.name).set(store.estimated_keys())
+        self.local_status(reader)
+
     def ready(self) -> bool:
         return (not self.app.rebalancing
                 and self.app.tables.recovery.completed.is_set()
@@ -130,7 +137,14 @@ class Cluster:
                 "role": "active" if p in active else "standby",
                 "last_offset": last, "log_end": end,
                 "lag": None if end is None else max(0, end - (last + 1)),
-                "watermark": format_iso_ms(watermark) if watermark else None}
+                "watermark": format_iso_ms(watermark) if watermark else None,
+                "lost_offsets": int(metrics.REGISTRY.get_sample_value(
+                    "orderstats_lost_offsets_total",
+                    {"topic": self.settings.orders_topic, "partition": str(p)}) or 0)}
+        metrics.CONSUMER_LAG.clear()  # partitions revoked since the last call: no stale series
+        for p, part in partitions.items():
+            if part["lag"] is not None:
+                metrics.CONSUMER_LAG.labels(p).set(part["lag"])
         return {"url": self.self_url(), "ready": self.ready(),
                 "recovering": self.recovering(), "active": active, "standby": standby,
                 "partitions": partitions,

@@ -19,6 +19,7 @@ from app.web.cluster import Cluster
 from app.web.merge import merge_parts
 from app.web.params import ApiError
 from app.web.reader import StatsReader
+from app.web.tick_cache import TickCache
 
 TOP_CURRENT = 10  # bars in each "top stores in the current window" chart
 TOP_DEFAULT, TOP_MAX = 100, 1000  # table rows: the busiest stores by lifetime orders
@@ -107,13 +108,24 @@ class LiveSource:
         self.reader = reader
         self.cluster = cluster
         self.settings = settings
+        self.cache = TickCache()  # every worker's stores, merged answers: once per tick
+
+    async def parts(self) -> dict[str, Any]:
+        """Every worker's ``/api/_local/stores`` (this one's read locally), once per tick."""
+        return await self.cache.get("parts", lambda: self.cluster.fan_out(
+            "/api/_local/stores", self.reader.local_stores))
+
+    async def stores(self, sort: str, limit: int) -> dict[str, Any]:
+        """The ``GET /api/stores`` answer, merged once per tick per (sort, limit)."""
+        async def merged() -> dict[str, Any]:
+            return merge_parts(await self.parts(), self.settings, sort, limit)
+        return await self.cache.get(("stores", sort, limit), merged)
 
     async def top(self, top: int) -> dict[str, Any]:
         if not self.cluster.ready():
             return error_message(ApiError(503, "not_ready",
                                           "worker is recovering or rebalancing, retry"))
-        parts = await self.cluster.fan_out("/api/_local/stores", self.reader.local_stores)
-        return top_message(merge_parts(parts, self.settings, "orders", ALL), top)
+        return top_message(await self.stores("orders", ALL), top)
 
     async def store(self, store_id: str) -> dict[str, Any]:
         try:

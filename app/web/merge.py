@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from app.settings import Settings
@@ -31,11 +32,18 @@ def merge_parts(parts: dict[str, Any], settings: Settings, sort: str,
         stores.extend(part["stores"])
         progress.update({int(p): v for p, v in part["progress"].items()})
     # revenue is null for a store with several currencies: it sorts as 0
-    stores.sort(key=lambda s: (-(s["totals"][sort] or 0), s["store_id"]))
+    def rank(s: dict) -> tuple:
+        return -(s["totals"][sort] or 0), s["store_id"]
+
+    count = len(stores)
+    if limit < count // 4:  # the top few of many: a heap, O(n log limit), not a full sort
+        stores = heapq.nsmallest(limit, stores, key=rank)
+    else:
+        stores.sort(key=rank)
     missing = sorted(set(range(settings.partitions)) - seen)
     return {
         "sort": sort,
-        "count": len(stores),
+        "count": count,
         "stores": stores[:limit],
         "window_size_s": settings.window_size_s,
         "complete": not missing,
@@ -56,7 +64,8 @@ def merge_cluster(statuses: dict[str, Any], settings: Settings) -> dict[str, Any
             entry = owners[int(p)]
             if info["role"] == "active":
                 entry.update(active=url, lag=info["lag"], last_offset=info["last_offset"],
-                             log_end=info["log_end"], watermark=info["watermark"])
+                             log_end=info["log_end"], watermark=info["watermark"],
+                             lost_offsets=info.get("lost_offsets", 0))
             else:
                 entry["standby"].append(url)
     unowned = sorted(p for p, e in owners.items() if e["active"] is None)

@@ -6,12 +6,14 @@ are one prefix scan, since window keys sort by store first (tables/keys.py).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Callable, Iterable
 
 from app.settings import Settings
 from app.timefmt import format_iso_s
 from app.web.merge import as_of
+from app.web.tick_cache import TickCache
 from tables import keys
 from tables.schema import StatsTables
 from tables.values import TotalsValue, WindowValue
@@ -25,9 +27,12 @@ def revenue_json(revenue: dict[str, int]) -> dict[str, Any]:
     return {"revenue": single, "revenue_by_currency": revenue}
 
 
+_iso_s = functools.lru_cache(maxsize=1024)(format_iso_s)  # window bounds repeat a lot
+
+
 def window_json(start: int, size: int, stored: Any) -> dict[str, Any]:
     v = WindowValue.load(stored)
-    return {"start": format_iso_s(start), "end": format_iso_s(start + size),
+    return {"start": _iso_s(start), "end": _iso_s(start + size),
             "orders": v.orders, **revenue_json(v.revenue), "items": v.items}
 
 
@@ -45,6 +50,7 @@ class StatsReader:
         self.settings = settings
         self.partitions = partitions
         self.windows = TumblingWindows(settings.window_size_s, settings.retention_s)
+        self._stores_cache = TickCache()  # local_stores: one scan per tick, not per request
 
     def _now_ms(self) -> int:
         return int(time.time() * 1000)
@@ -108,12 +114,19 @@ class StatsReader:
         }
 
     def local_stores(self) -> dict[str, Any]:
+        """``scan_local_stores``, computed at most once per tick (1 s) for a given set of
+        partitions and shared by every caller; treat the answer as read-only."""
+        partitions = sorted(self.partitions())
+        return self._stores_cache.get_sync(tuple(partitions),
+                                           lambda: self.scan_local_stores(partitions))
+
+    def scan_local_stores(self, partitions: list[int] | None = None) -> dict[str, Any]:
         """Every store of this worker's partitions: current and previous window, lifetime
         totals."""
         size = self.settings.window_size_s
         current_start = self.windows.start_s(self._now_ms())
         previous_start = current_start - size
-        partitions = sorted(self.partitions())
+        partitions = sorted(self.partitions()) if partitions is None else partitions
         stores = []
         for p in partitions:
             entries = list(self.tables.totals.items(p))

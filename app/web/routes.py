@@ -8,7 +8,9 @@ worker and merges their partitions (app/web/merge.py), saying which are missing.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -17,13 +19,14 @@ import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.faust_ext.web_errors import install_json_unmatched
 from app.faust_ext.web_stream import DISCONNECTED, open_event_stream
-from app.metrics import REGISTRY
+from app.metrics import REGISTRY, WEB_REQUESTS
 from app.settings import Settings
 from app.web.assets import CSP, HEADERS, STATIC_PREFIX, Asset, load_assets, render_page
 from app.web.cluster import ROUTED_HEADER, Cluster
 from app.web.live import TOP_DEFAULT, TOP_MAX, LiveSource
-from app.web.merge import merge_cluster, merge_parts
+from app.web.merge import merge_cluster
 from app.web.params import ApiError, choice_param, int_param, store_id_param, time_param
 from app.web.reader import StatsReader
 from app.web.stream import Broadcaster
@@ -141,8 +144,7 @@ class StoresView(View):
         w = web(self)
         if not w.cluster.ready():
             raise ApiError(503, "not_ready", "worker is recovering or rebalancing, retry")
-        parts = await w.cluster.fan_out("/api/_local/stores", w.reader.local_stores)
-        return json_response(self, merge_parts(parts, w.settings, sort, limit))
+        return json_response(self, await w.live.stores(sort, limit))  # shared per tick
 
 
 class LocalStatusView(View):
@@ -186,6 +188,11 @@ class MetricsView(View):
     """Prometheus exposition."""
 
     async def get(self, request: Request) -> Response:
+        w = web(self)
+        try:
+            w.cluster.refresh_metrics(w.reader)
+        except Exception:  # a scrape mid-rebalance: serve the counters, the gauges as they were
+            log.debug("refreshing the scrape-time gauges failed", exc_info=True)
         return self.bytes(generate_latest(REGISTRY),
                           content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
@@ -248,6 +255,16 @@ class StaticView(View):
         return resp
 
 
+OPENAPI = (importlib.resources.files("app.web") / "openapi.json").read_bytes()
+
+
+class OpenApiView(View):
+    """The API's OpenAPI 3.1 description (app/web/openapi.json)."""
+
+    async def get(self, request: Request) -> Response:
+        return self.bytes(OPENAPI, content_type="application/json")
+
+
 class PageView(View):
     """The live report page (static; it streams from /api/stream, else polls /api/live)."""
 
@@ -269,9 +286,31 @@ ROUTES: dict[str, type[View]] = {
     "/metrics": MetricsView,
     "/api/stream": StreamView,
     "/api/live": LiveView,
+    "/api/openapi.json": OpenApiView,
     STATIC_PREFIX + "{path:.+}": StaticView,
     "/": PageView,
 }
+
+
+def timed(view: type[View], route: str) -> type[View]:
+    """``view`` recording orderstats_web_request_seconds{route, status} per request.
+
+    The label is the route template (``/api/stores/{store_id}``), never the requested path,
+    so the series stay few whatever clients ask for.
+    """
+
+    async def dispatch(self: View, request: Any) -> Any:
+        started = time.perf_counter()
+        status = "500"
+        try:
+            response = await view.dispatch(self, request)
+            status = str(getattr(response, "status", None) or 500)
+            return response
+        finally:
+            WEB_REQUESTS.labels(route, status).observe(time.perf_counter() - started)
+
+    return type(view.__name__, (view,), {"dispatch": dispatch, "__doc__": view.__doc__,
+                                         "__module__": view.__module__})
 
 
 def register_views(app: faust.App, reader: StatsReader, cluster: Cluster,
@@ -286,4 +325,5 @@ def register_views(app: faust.App, reader: StatsReader, cluster: Cluster,
     async def end_streams(app: faust.App, **kwargs: object) -> None:
         await broadcaster.close()  # open streams would otherwise hold up the web server's stop
     for path, view in ROUTES.items():
-        app.page(path)(view)
+        app.page(path)(timed(view, path))
+    install_json_unmatched(app)  # unknown routes answer the JSON error shape, 404

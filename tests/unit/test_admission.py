@@ -32,6 +32,11 @@ class FakeProbe:
         self.asked.append(from_offset)
         return next((o for o in self.offsets if o >= from_offset), None)
 
+    async def log_start(self, partition: int) -> int | None:
+        return self.log_start_offset
+
+    log_start_offset = 0
+
 
 class NoStore:
     def get_many(self, keys: list[bytes]) -> list[None]:
@@ -116,3 +121,27 @@ def test_commit_offset_covers_only_written_batches():
     proc.partitions[0].committable[ORDERS] = 42
     assert proc.commit_offset(TOPIC, 0) == 42
     assert proc.commit_offset("repartition", 0) is None
+
+
+def test_offsets_deleted_before_they_were_counted_are_reported_loudly(caplog):
+    from app.metrics import REGISTRY
+
+    def lost() -> float:
+        return REGISTRY.get_sample_value("orderstats_lost_offsets_total",
+                                         {"topic": TOPIC, "partition": "0"}) or 0
+
+    before = lost()
+    probe = FakeProbe(list(range(15, 100)))
+    probe.log_start_offset = 15  # retention deleted 0..14; we had counted through 9
+    proc, seeks = processor(probe)
+    assert admit(proc, 15, 16) == [15, 16]  # what is left is counted, no re-read
+    assert seeks == []
+    assert lost() - before == 5  # offsets 10..14
+    assert any(r.levelname == "ERROR" and "deleted by the topic's retention" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_hole_of_transaction_markers_is_not_called_a_loss():
+    probe = FakeProbe([*range(13), *range(20, 30)])  # 13..19 markers; log starts at 0
+    proc, _ = processor(probe)
+    assert admit(proc, 10, 11, 12, 20) == [10, 11, 12, 20]
