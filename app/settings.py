@@ -124,61 +124,71 @@ class Settings:
         """Build settings from ``ORDERSTATS_*`` variables; unset ones take the defaults."""
         e = os.environ if env is None else env
         d = cls()
-        return cls(
-            broker=_read(e, "ORDERSTATS_BROKER", d.broker, str),
-            app_id=_read(e, "ORDERSTATS_APP_ID", d.app_id, str),
-            orders_topic=_read(e, "ORDERSTATS_ORDERS_TOPIC", d.orders_topic, str),
-            dlq_topic=_read(e, "ORDERSTATS_DLQ_TOPIC", d.dlq_topic, str),
-            partitions=_read(e, "ORDERSTATS_PARTITIONS", d.partitions, int,
-                             lambda v: 1 <= v <= 10_000, "must be between 1 and 10000"),
-            window_size_s=_read(e, "ORDERSTATS_WINDOW_SIZE_S", d.window_size_s, int,
-                                lambda v: 1 <= v <= 7 * 86400, "must be 1..604800 seconds"),
-            retention_s=_read(e, "ORDERSTATS_RETENTION_S", d.retention_s, int, _positive,
-                              "must be positive"),
-            dedup_horizon_s=_read(e, "ORDERSTATS_DEDUP_HORIZON_S", d.dedup_horizon_s, int,
-                                  lambda v: v >= 0, "must be >= 0"),
-            web_bind=_read(e, "ORDERSTATS_WEB_BIND", d.web_bind, str),
-            web_host=_read(e, "ORDERSTATS_WEB_HOST", d.web_host, str),
-            web_port=_read(e, "ORDERSTATS_WEB_PORT", d.web_port, int,
-                           lambda v: 0 < v < 65536, "must be a TCP port"),
-            data_dir=_read(e, "ORDERSTATS_DATA_DIR", d.data_dir, str),
-            batch_max=_read(e, "ORDERSTATS_BATCH_MAX", d.batch_max, int,
-                            lambda v: 1 <= v <= 1_000_000, "must be 1..1000000"),
-            batch_within_s=_read(e, "ORDERSTATS_BATCH_WITHIN_S", d.batch_within_s, float,
-                                 _positive, "must be positive"),
-            rocksdb_cache_mb=_read(e, "ORDERSTATS_ROCKSDB_CACHE_MB", d.rocksdb_cache_mb, int,
-                                   _positive, "must be positive"),
-            standby_replicas=_read(e, "ORDERSTATS_STANDBY_REPLICAS", d.standby_replicas, int,
-                                   lambda v: v >= 0, "must be >= 0"),
-            session_timeout_s=_read(e, "ORDERSTATS_SESSION_TIMEOUT_S", d.session_timeout_s,
-                                    float, lambda v: 6 <= v <= 300, "must be 6..300 seconds"),
-            fast_consumer=_read(e, "ORDERSTATS_FAST_CONSUMER", d.fast_consumer, _flag),
-            event_loop=_read(e, "ORDERSTATS_EVENT_LOOP", d.event_loop, str,
-                             lambda v: v in ("uvloop", "asyncio"), "must be uvloop or asyncio"),
-            tracemalloc_file=_read(e, "ORDERSTATS_TRACEMALLOC_FILE", d.tracemalloc_file, str),
-            key_format=_read(e, "ORDERSTATS_KEY_FORMAT", d.key_format, str,
-                             lambda v: v in ("raw", "json"), "must be raw or json"),
-            gateway_bind=_read(e, "ORDERSTATS_GATEWAY_BIND", d.gateway_bind, str),
-            gateway_port=_read(e, "ORDERSTATS_GATEWAY_PORT", d.gateway_port, int,
-                               lambda v: 0 < v < 65536, "must be a TCP port"),
-            gateway_keys_file=_read(e, "ORDERSTATS_GATEWAY_KEYS_FILE", d.gateway_keys_file, str),
-            gateway_keys=_read(e, "ORDERSTATS_GATEWAY_KEYS", d.gateway_keys, str),
-            gateway_admin_key_sha256=_sha256(e, "ORDERSTATS_GATEWAY_ADMIN_KEY_SHA256"),
-            gateway_produce_timeout_s=_read(
-                e, "ORDERSTATS_GATEWAY_PRODUCE_TIMEOUT_S", d.gateway_produce_timeout_s, float,
-                lambda v: 0 < v <= 300, "must be 0..300 seconds"),
-            gateway_batch_max_lines=_read(
-                e, "ORDERSTATS_GATEWAY_BATCH_MAX_LINES", d.gateway_batch_max_lines, int,
-                lambda v: 1 <= v <= 100_000, "must be 1..100000"),
-            gateway_batch_max_bytes=_read(
-                e, "ORDERSTATS_GATEWAY_BATCH_MAX_BYTES", d.gateway_batch_max_bytes, int,
-                lambda v: 1024 <= v <= 64 * 1024 * 1024, "must be 1 KiB..64 MiB"),
-            test_batch_delay_s=_read(e, "ORDERSTATS_TEST_BATCH_DELAY_S", d.test_batch_delay_s,
-                                     float, lambda v: v >= 0, "must be >= 0"),
-            security=_security(e),
-            mapping=_mapping(e),
-        )
+        return cls(**_stream_fields(e, d), **_gateway_fields(e, d), security=_security(e),
+                   mapping=_mapping(e))
 
     def __post_init__(self) -> None:
         if self.retention_s < self.window_size_s:
             raise SettingsError("ORDERSTATS_RETENTION_S must be at least one window")
+
+
+def _stream_fields(e: Mapping[str, str], d: Settings) -> dict:
+    """The workers' knobs: broker, topics, windows, web, batching, runtime."""
+    return dict(
+        broker=_read(e, "ORDERSTATS_BROKER", d.broker, str),
+        app_id=_read(e, "ORDERSTATS_APP_ID", d.app_id, str),
+        orders_topic=_read(e, "ORDERSTATS_ORDERS_TOPIC", d.orders_topic, str),
+        dlq_topic=_read(e, "ORDERSTATS_DLQ_TOPIC", d.dlq_topic, str),
+        partitions=_read(e, "ORDERSTATS_PARTITIONS", d.partitions, int,
+                         lambda v: 1 <= v <= 10_000, "must be between 1 and 10000"),
+        window_size_s=_read(e, "ORDERSTATS_WINDOW_SIZE_S", d.window_size_s, int,
+                            lambda v: 1 <= v <= 7 * 86400, "must be 1..604800 seconds"),
+        retention_s=_read(e, "ORDERSTATS_RETENTION_S", d.retention_s, int, _positive,
+                          "must be positive"),
+        dedup_horizon_s=_read(e, "ORDERSTATS_DEDUP_HORIZON_S", d.dedup_horizon_s, int,
+                              lambda v: v >= 0, "must be >= 0"),
+        web_bind=_read(e, "ORDERSTATS_WEB_BIND", d.web_bind, str),
+        web_host=_read(e, "ORDERSTATS_WEB_HOST", d.web_host, str),
+        web_port=_read(e, "ORDERSTATS_WEB_PORT", d.web_port, int,
+                       lambda v: 0 < v < 65536, "must be a TCP port"),
+        data_dir=_read(e, "ORDERSTATS_DATA_DIR", d.data_dir, str),
+        batch_max=_read(e, "ORDERSTATS_BATCH_MAX", d.batch_max, int,
+                        lambda v: 1 <= v <= 1_000_000, "must be 1..1000000"),
+        batch_within_s=_read(e, "ORDERSTATS_BATCH_WITHIN_S", d.batch_within_s, float,
+                             _positive, "must be positive"),
+        rocksdb_cache_mb=_read(e, "ORDERSTATS_ROCKSDB_CACHE_MB", d.rocksdb_cache_mb, int,
+                               _positive, "must be positive"),
+        standby_replicas=_read(e, "ORDERSTATS_STANDBY_REPLICAS", d.standby_replicas, int,
+                               lambda v: v >= 0, "must be >= 0"),
+        session_timeout_s=_read(e, "ORDERSTATS_SESSION_TIMEOUT_S", d.session_timeout_s,
+                                float, lambda v: 6 <= v <= 300, "must be 6..300 seconds"),
+        fast_consumer=_read(e, "ORDERSTATS_FAST_CONSUMER", d.fast_consumer, _flag),
+        event_loop=_read(e, "ORDERSTATS_EVENT_LOOP", d.event_loop, str,
+                         lambda v: v in ("uvloop", "asyncio"), "must be uvloop or asyncio"),
+        tracemalloc_file=_read(e, "ORDERSTATS_TRACEMALLOC_FILE", d.tracemalloc_file, str),
+        key_format=_read(e, "ORDERSTATS_KEY_FORMAT", d.key_format, str,
+                         lambda v: v in ("raw", "json"), "must be raw or json"),
+        test_batch_delay_s=_read(e, "ORDERSTATS_TEST_BATCH_DELAY_S", d.test_batch_delay_s,
+                                 float, lambda v: v >= 0, "must be >= 0"),
+    )
+
+
+def _gateway_fields(e: Mapping[str, str], d: Settings) -> dict:
+    """``orderstats gateway``'s knobs."""
+    return dict(
+        gateway_bind=_read(e, "ORDERSTATS_GATEWAY_BIND", d.gateway_bind, str),
+        gateway_port=_read(e, "ORDERSTATS_GATEWAY_PORT", d.gateway_port, int,
+                           lambda v: 0 < v < 65536, "must be a TCP port"),
+        gateway_keys_file=_read(e, "ORDERSTATS_GATEWAY_KEYS_FILE", d.gateway_keys_file, str),
+        gateway_keys=_read(e, "ORDERSTATS_GATEWAY_KEYS", d.gateway_keys, str),
+        gateway_admin_key_sha256=_sha256(e, "ORDERSTATS_GATEWAY_ADMIN_KEY_SHA256"),
+        gateway_produce_timeout_s=_read(
+            e, "ORDERSTATS_GATEWAY_PRODUCE_TIMEOUT_S", d.gateway_produce_timeout_s, float,
+            lambda v: 0 < v <= 300, "must be 0..300 seconds"),
+        gateway_batch_max_lines=_read(
+            e, "ORDERSTATS_GATEWAY_BATCH_MAX_LINES", d.gateway_batch_max_lines, int,
+            lambda v: 1 <= v <= 100_000, "must be 1..100000"),
+        gateway_batch_max_bytes=_read(
+            e, "ORDERSTATS_GATEWAY_BATCH_MAX_BYTES", d.gateway_batch_max_bytes, int,
+            lambda v: 1024 <= v <= 64 * 1024 * 1024, "must be 1 KiB..64 MiB"),
+    )
