@@ -15,7 +15,6 @@ from typing import Any, Coroutine, TypeVar
 
 import faust
 from aiokafka.errors import KafkaError
-from faust.types import TP
 
 from agents.batch import Topics
 from agents.orders import OrderBatchProcessor, define_orders_agent

@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -14,10 +13,9 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-import psutil
 
 from bench.dataset import Dataset, Windows, diff_windows
-from tests.worker_process import WorkerProcess
+from tests.worker_process import PeakRss, WorkerProcess
 
 PEERS = {
     "ceiling": "bench.ceiling_contender",
@@ -40,31 +38,6 @@ class Measurement:
 
     def to_json(self) -> dict:
         return {**asdict(self), "problems": self.problems[:5]}
-
-
-class PeakRss:
-    """Samples a process's RSS every 50 ms. (``ru_maxrss`` of a forked child starts at the
-    parent's high-water mark, so it would report this runner's memory, not the child's.)"""
-
-    def __init__(self, pid: int) -> None:
-        self.peak = 0
-        self._proc = psutil.Process(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self._proc.memory_info().rss)
-            except psutil.Error:
-                return
-            self._stop.wait(0.05)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return self.peak / 2**20
 
 
 def _measure(name: str, data: Dataset, first: float, done: float, rusage: object,

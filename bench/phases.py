@@ -19,7 +19,7 @@ from app.kafka.clients import Connection
 from app.kafka.offsets import commit_offsets, log_bounds
 from app.kafka.topics import ensure_topic
 from app.timefmt import format_iso_ms
-from bench.contenders import PeakRss
+from tests.worker_process import PeakRss
 from bench.dataset import produce_dataset
 from tests.worker_process import WorkerProcess, wait_for
 

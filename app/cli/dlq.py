@@ -20,8 +20,7 @@ import re
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 import click
 import faust

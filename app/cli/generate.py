@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Awaitable, Callable, Iterator
+from typing import Callable, Iterator
 
 import click
 import faust

@@ -8,37 +8,14 @@ Two lengths, 4x apart, side by side; the bench reports the full-size figures.
 from __future__ import annotations
 
 import shutil
-import threading
 import uuid
 
-import psutil
 import pytest
 
 from tests.support import Deployment, wait_for
+from tests.worker_process import PeakRss
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-
-class PeakRss:
-    def __init__(self, pid: int) -> None:
-        self.peak = 0
-        self._proc = psutil.Process(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self._proc.memory_info().rss)
-            except psutil.Error:
-                return
-            self._stop.wait(0.05)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return self.peak / 2**20
 
 
 def replay_peak_mb(kafka: str, tmp_path, events: int) -> float:
