@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from app.order import NO_CURRENCY  # orders that name no currency count under it
+
 NO_FENCE = -1  # the fence of a value no event has been applied to yet
-NO_CURRENCY = "XXX"  # ISO 4217's code for "no currency": orders that name none
 # A store's values are fed by two sources, each with its own offsets and so its own fence:
 ORDERS, REPARTITION = 0, 1  # the orders topic; the repartition topic (APP_ID-orders-by-store)
 SOURCES = (ORDERS, REPARTITION)
