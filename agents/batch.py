@@ -99,6 +99,9 @@ class BatchUnit:
         metrics.EVENTS.labels("replayed").inc(result.replayed)
         metrics.EVENTS.labels("duplicate").inc(duplicates)
         metrics.EVENTS.labels("invalid").inc(len(invalid))
+        mismatched = sum(1 for a in accepted if 0 <= a.order.items_value != a.order.total)
+        if mismatched:
+            metrics.TOTAL_MISMATCH.inc(mismatched)
         through = {source: max(e.message.offset for e in evs)
                    for source, evs in by_source.items() if evs}
         return Plan(partition, through, result, state, segment, expired_segments,

@@ -18,6 +18,9 @@ BATCH_EVENTS = Histogram("orderstats_batch_events", "Events per batch", registry
                          buckets=(1, 10, 100, 1000, 5000, 10000, 50000))
 WATERMARK = Gauge("orderstats_watermark_seconds", "Highest created_at seen, per partition",
                   ["partition"], registry=REGISTRY)
+TOTAL_MISMATCH = Counter("orderstats_total_mismatch", "Counted orders whose total differs from "
+                         "the sum of their items' qty x unit_price (discounts, shipping, tax): "
+                         "counted as sent, the total is authoritative", registry=REGISTRY)
 WINDOWS_EXPIRED = Counter("orderstats_windows_expired", "Windows deleted past the retention",
                           registry=REGISTRY)
 FIRST_BATCH = Gauge("orderstats_first_batch_started_seconds", "Wall-clock time this worker "

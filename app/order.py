@@ -36,6 +36,9 @@ class Order(NamedTuple):
     items: int  # sum of quantities
     total: int  # minor units
     currency: str = NO_CURRENCY  # upper case as sent, or the mapping's default_currency
+    # Sum of qty x unit_price, or -1 when the event carries no item prices (a mapped shape).
+    # Kept beside ``total`` so the pipeline can count disagreements; ``total`` is what counts.
+    items_value: int = -1
 
 
 # Order(...) without the keyword handling of NamedTuple.__new__: half the cost, per event.
@@ -77,13 +80,14 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
-def _item_count(items: Any) -> int:
-    """Sum of quantities, checking every item (inlined checks: this runs per item)."""
+def _item_count(items: Any) -> tuple[int, int]:
+    """(sum of quantities, sum of qty x unit_price), checking every item (inlined checks:
+    this runs per item)."""
     if type(items) is not list:
         raise InvalidOrder("items must be a list")
     if len(items) > MAX_ITEMS:
         raise InvalidOrder(f"items has {len(items)} entries, more than {MAX_ITEMS}")
-    count = 0
+    count = value = 0
     for i, item in enumerate(items):
         if type(item) is not dict:
             raise InvalidOrder(f"items[{i}] must be an object")
@@ -95,7 +99,8 @@ def _item_count(items: Any) -> int:
         if type(price) is not int or not 0 <= price <= MAX_MONEY:
             _int(price, f"items[{i}].unit_price", 0, MAX_MONEY)
         count += qty
-    return count
+        value += qty * price
+    return count, value
 
 
 def validate_order(doc: Any, max_time_ms: int, mapping: EventMapping = DEFAULT_MAPPING,
@@ -122,13 +127,13 @@ def _validate_default(doc: Any, max_time_ms: int) -> Order:
     if not MIN_TIME_MS <= created_ms <= max_time_ms:
         raise InvalidOrder(f"created_at {created_at!r} is outside the accepted range "
                            "(2000-01-01 .. 7 days ahead of now)")
-    items = _item_count(doc.get("items"))
+    items, items_value = _item_count(doc.get("items"))
     total = _int(doc.get("total"), "total", 0, MAX_MONEY)
     currency = doc.get("currency")
     if currency is not None and not isinstance(currency, str):
         raise InvalidOrder("currency must be a string when present")
     return _new_order(Order, (order_id, store_id, created_ms, items, total,
-                              NO_CURRENCY if not currency else currency.upper()))
+                              NO_CURRENCY if not currency else currency.upper(), items_value))
 
 
 def decode_order(raw: bytes | None, max_time_ms: int, mapping: EventMapping = DEFAULT_MAPPING,
@@ -295,4 +300,4 @@ def _validate_mapped(doc: Any, max_time_ms: int, m: EventMapping,
     items = _mapped_items(m.get_items(doc), m) if m.items else 0
     currency = _currency(doc, m)
     total = _money(m.get_total(doc), m, currency)
-    return _new_order(Order, (order_id, store_id, created_ms, items, total, currency))
+    return _new_order(Order, (order_id, store_id, created_ms, items, total, currency, -1))

@@ -18,7 +18,7 @@ def event(**changes):
 
 def test_valid_order_is_decoded_with_item_count_and_event_time():
     order = decode_order(event(extra_field={"kept": True}), MAX)
-    assert order == Order("o-1", "s-042", 1_795_348_800_123, 3, 900, "JPY")
+    assert order == Order("o-1", "s-042", 1_795_348_800_123, 3, 900, "JPY", items_value=900)
 
 
 def test_offsets_other_than_z_are_converted_to_utc():
@@ -69,3 +69,10 @@ def test_printable_unicode_ids_are_fine():
     doc = {"order_id": "注文-1", "store_id": "店舗 ü", "created_at": "2026-11-22T12:00:00Z",
            "items": [{"sku": "A", "qty": 1, "unit_price": 1}], "total": 1}
     assert validate_order(doc, 2_000_000_000_000).store_id == "店舗 ü"
+
+
+def test_a_total_that_disagrees_with_its_items_is_counted_as_sent():
+    """Discounts, shipping and tax make totals differ from the items: the total counts, and
+    ``items_value`` lets the pipeline count the disagreement (orderstats_total_mismatch)."""
+    order = decode_order(event(total=1000), MAX)
+    assert (order.total, order.items_value) == (1000, 900)

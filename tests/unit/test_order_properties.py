@@ -63,4 +63,4 @@ def test_a_valid_order_survives_encode_and_decode(order_id, store_id, ms, qtys, 
            "items": [{"sku": f"k{i}", "qty": q, "unit_price": 1} for i, q in enumerate(qtys)],
            "total": total, "currency": "JPY"}
     order = decode_order(orjson.dumps(doc), MAX)
-    assert order == Order(order_id, store_id, ms, sum(qtys), total, "JPY")
+    assert order == Order(order_id, store_id, ms, sum(qtys), total, "JPY", sum(qtys))
