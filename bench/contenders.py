@@ -44,7 +44,7 @@ def _measure(name: str, data: Dataset, first: float, done: float, rusage: object
              peak_mb: float, windows: Windows) -> Measurement:
     problems = diff_windows(data.truth, windows)
     seconds = max(done - first, 1e-9)
-    return Measurement(name, data.events, seconds, data.events / seconds, peak_mb,
+    return Measurement(name, data.records, seconds, data.records / seconds, peak_mb,
                        rusage.ru_utime + rusage.ru_stime, not problems, problems)
 
 
@@ -96,6 +96,7 @@ async def _api_windows(url: str, stores: list[str]) -> Windows:
 
 BASELINE = "baseline"  # orderstats of another install (``--baseline PATH``), e.g. before a change
 UNKEYED = "orderstats-unkeyed"  # orderstats on the same orders produced without keys
+HOSTILE = "orderstats-hostile"  # orderstats on the same orders with hostile events mixed in
 
 
 def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float,
@@ -114,8 +115,9 @@ def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float,
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             n = worker.counted()
+            bad = worker.metric('orderstats_events_total{outcome="invalid"}') if data.hostile else 0
             now = time.time()
-            if n >= data.events:
+            if n >= data.events and bad >= data.hostile:
                 done = now
                 first = worker.metric("orderstats_first_batch_started_seconds")
                 break
@@ -139,4 +141,7 @@ def run_contender(name: str, broker: str, data: Dataset, work: Path,
     if name == UNKEYED:
         assert data.unkeyed is not None, "--unkeyed produces the unkeyed dataset"
         return run_orderstats(broker, data.unkeyed, work, timeout, UNKEYED)
+    if name == HOSTILE:
+        assert data.with_hostile is not None, "--hostile produces the dataset with hostile events"
+        return run_orderstats(broker, data.with_hostile, work, timeout, HOSTILE)
     return run_peer(name, broker, data, work, timeout)

@@ -21,7 +21,7 @@ from app.kafka.topics import ensure_topic
 from app.timefmt import format_iso_ms
 from tests.worker_process import PeakRss
 from bench.dataset import produce_dataset
-from tests.worker_process import WorkerProcess, wait_for
+from tests.worker_process import WorkerProcess, http_json, wait_for
 
 
 def _env(broker: str, name: str, topic: str) -> dict[str, str]:
@@ -136,3 +136,81 @@ def recovery(broker: str, work: Path, events: int, stores: int) -> dict:
     worker.stop()
     print(f"  recovery: {out}", flush=True)
     return out
+
+
+def burst(broker: str, work: Path, events: int, stores: int, delay_s: float = 0.25,
+          batch_max: int = 1000) -> dict:
+    """``events`` orders produced at once into a worker slowed to at most ``batch_max`` events
+    per ``delay_s`` (the test knob ORDERSTATS_TEST_BATCH_DELAY_S; under 4,000 events/s, below
+    the producer's rate): the lag grows and drains; memory must not follow the lag (the
+    fetcher and the stream buffer are bounded)."""
+    name = f"bench-burst-{uuid.uuid4().hex[:6]}"
+    env = {**_env(broker, name, name), "ORDERSTATS_TEST_BATCH_DELAY_S": str(delay_s),
+           "ORDERSTATS_BATCH_MAX": str(batch_max)}
+    asyncio.run(ensure_topic(Connection(broker), name, 8))
+    worker = WorkerProcess(env, work / name).start("warn")
+    worker.wait_ready()
+    rss = PeakRss(worker.proc.pid)
+    started = time.monotonic()
+    print(f"  burst: producing {events:,} orders into a worker slowed by {delay_s} s per "
+          "batch...", flush=True)
+    produce_dataset(broker, name, events, stores, seed=13)
+    produced_s = time.monotonic() - started
+    max_lag = 0.0
+
+    def drained() -> bool:
+        nonlocal max_lag
+        max_lag = max(max_lag, worker.metric("orderstats_consumer_lag"))
+        return worker.counted() >= events
+
+    wait_for(drained, 1800, 0.5, "the burst to drain")
+    out = {"events": events, "batch_delay_s": delay_s, "produced_s": round(produced_s, 1),
+           "drained_s": round(time.monotonic() - started, 1), "max_lag_seen": int(max_lag),
+           "peak_rss_mb": round(rss.stop(), 1)}
+    worker.stop()
+    print(f"  burst: {out}", flush=True)
+    return out
+
+
+def steady(broker: str, work: Path, events: int, stores: int, span_s: int = 86_400) -> dict:
+    """A day of 60 s windows over many stores: ``events`` orders spread over ``span_s``
+    seconds and ``stores`` stores are processed, then the worker serves with that state on
+    disk; its RSS then (and after a restart with the local state) is the steady state."""
+    name = f"bench-steady-{uuid.uuid4().hex[:6]}"
+    print(f"  steady: producing {events:,} orders over {stores:,} stores and "
+          f"{span_s // 3600} h...", flush=True)
+    produce_dataset(broker, name, events, stores, seed=17, span_s=span_s)
+    env = _env(broker, name, name)
+    worker = WorkerProcess(env, work / name).start("warn")
+    rss = PeakRss(worker.proc.pid)
+    worker.wait_ready()
+    wait_for(lambda: worker.counted() >= events, 1800, 0.5, "the day of orders")
+    out: dict = {"events": events, "stores": stores, "span_h": span_s / 3600,
+                 "peak_rss_mb_processing": round(rss.stop(), 1),
+                 "window_keys": int(worker.metric('orderstats_table_keys{table="windows"}'))}
+
+    def serving_rss() -> float:
+        """RSS after 20 s of answering all-stores and single-store questions."""
+        sampler = PeakRss(worker.proc.pid)
+        deadline = time.monotonic() + 20
+        i = 0
+        while time.monotonic() < deadline:
+            try:
+                http_json(f"{worker.url}/api/stores?limit=50", timeout=30)
+                http_json(f"{worker.url}/api/stores/s-{i % stores:04d}?limit=1440")
+            except OSError:  # a slow answer: the RSS is what is measured here
+                pass
+            i += 1
+        return round(sampler.stop(), 1)
+
+    out["rss_mb_serving"] = serving_rss()
+    worker.stop()
+    out["state_on_disk_mb"] = round(sum(f.stat().st_size for f in (work / name).rglob("*")
+                                        if f.is_file()) / 2**20, 1)
+    worker = WorkerProcess(env, work / name).start("warn")
+    worker.wait_ready(timeout=600)
+    out["rss_mb_serving_after_restart"] = serving_rss()
+    worker.stop()
+    print(f"  steady: {out}", flush=True)
+    return out
+

@@ -16,9 +16,9 @@ from pathlib import Path
 import orjson
 
 from app.kafka.clients import bootstrap_servers
-from bench.contenders import BASELINE, CONTENDERS, UNKEYED, run_contender
+from bench.contenders import BASELINE, CONTENDERS, HOSTILE, UNKEYED, run_contender
 from bench.dataset import produce_dataset
-from bench.phases import latency, recovery
+from bench.phases import burst, latency, recovery, steady
 from bench.report import machine, markdown, summarize
 
 
@@ -35,9 +35,19 @@ def main() -> None:
     p.add_argument("--latency-seconds", type=float, default=15)
     p.add_argument("--recovery-events", type=int, default=1_000_000,
                    help="events of state for the recovery/replay run (0 = skip)")
+    p.add_argument("--burst-events", type=int, default=0,
+                   help="events produced at once into a slowed worker: lag and peak RSS "
+                   "(0 = skip; the memory check uses 500000)")
+    p.add_argument("--steady-events", type=int, default=0,
+                   help="orders over 24 h and --steady-stores stores: the worker's RSS while "
+                   "serving with a day of windows on disk (0 = skip)")
+    p.add_argument("--steady-stores", type=int, default=100_000)
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     p.add_argument("--unkeyed", action="store_true", help="also run orderstats on the same "
                    "orders produced without keys (every record takes the repartition path)")
+    p.add_argument("--hostile", type=float, default=0.0, metavar="SHARE",
+                   help="also run orderstats on the same orders with this share of hostile "
+                   "events mixed in (e.g. 0.05; each must be dead-lettered)")
     p.add_argument("--baseline", default="", help="an orderstats executable of another "
                    "install (e.g. a checkout before a change): run as contender 'baseline'")
     a = p.parse_args()
@@ -45,6 +55,8 @@ def main() -> None:
         a.contenders = [*a.contenders, BASELINE]
     if a.unkeyed:
         a.contenders = [*a.contenders, UNKEYED]
+    if a.hostile:
+        a.contenders = [*a.contenders, HOSTILE]
     events = 1_000_000 if a.full else a.events
     broker = bootstrap_servers(a.broker).split(",")[0]
     work = Path(tempfile.mkdtemp(prefix="orderstats-bench-"))
@@ -56,6 +68,9 @@ def main() -> None:
     if a.unkeyed:
         data.unkeyed = produce_dataset(broker, f"bench-{stamp}-unkeyed", events, a.stores,
                                        a.seed, keys="none")
+    if a.hostile:
+        data.with_hostile = produce_dataset(broker, f"bench-{stamp}-hostile", events, a.stores,
+                                            a.seed, hostile=a.hostile)
     runs = []
     for rep in range(a.repeat):
         run = {}
@@ -75,6 +90,10 @@ def main() -> None:
         result["latency"] = latency(broker, work, a.latency_rates, a.latency_seconds, a.stores)
     if a.recovery_events:
         result["recovery"] = recovery(broker, work, a.recovery_events, a.stores)
+    if a.burst_events:
+        result["burst"] = burst(broker, work, a.burst_events, a.stores)
+    if a.steady_events:
+        result["steady"] = steady(broker, work, a.steady_events, a.steady_stores)
 
     table = markdown(summary, meta)
     extra = []
@@ -88,6 +107,18 @@ def main() -> None:
                      f"{r['restart_with_local_state_s']:.1f} s to ready with local RocksDB, "
                      f"{r['restart_from_changelogs_s']:.1f} s rebuilt from changelogs; "
                      f"replay with state kept {r['replay_events_per_s']:,.0f} events/s")
+    if "burst" in result:
+        b = result["burst"]
+        extra.append(f"- burst of {b['events']:,} orders into a worker slowed by "
+                     f"{b['batch_delay_s']} s per batch: lag up to {b['max_lag_seen']:,}, "
+                     f"drained in {b['drained_s']:.0f} s, peak RSS {b['peak_rss_mb']:.0f} MB")
+    if "steady" in result:
+        st = result["steady"]
+        extra.append(f"- a day of 60 s windows, {st['stores']:,} stores, {st['events']:,} "
+                     f"orders ({st['window_keys']:,} windows, {st['state_on_disk_mb']:.0f} MB "
+                     f"on disk): RSS serving {st['rss_mb_serving']:.0f} MB, after a restart "
+                     f"{st['rss_mb_serving_after_restart']:.0f} MB (peak while processing "
+                     f"{st['peak_rss_mb_processing']:.0f} MB)")
     text = table + ("\n\n" + "\n".join(extra) if extra else "")
     a.out.mkdir(exist_ok=True)
     (a.out / f"bench-{stamp}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
