@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import collections
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
+from aiokafka.errors import MessageSizeTooLargeError
 from faust.types import EventT
 
 from agents.partition import PartitionState
@@ -32,9 +33,22 @@ from tables.values import ORDERS, SOURCES, TotalsValue, WindowValue
 from tables.windows import TumblingWindows
 
 MAX_FUTURE_MS = 7 * 86400 * 1000
+# A dead letter the dead-letter topic refuses as too large (a topic made before the worker
+# raised its max.message.bytes, or an orders topic allowing more) keeps this many bytes of the
+# value, with the original size in the header orderstats.truncated: the worker stays up.
+TRUNCATED_VALUE_BYTES = 64 * 1024
 
 # send(topic, key, value, partition, timestamp_s, headers) -> a future of the broker's ack
 Send = Callable[..., Awaitable[Any]]
+
+
+class Letters(Protocol):
+    """What the dead-letter topic holds (app.kafka.dlq.SentLetters)."""
+
+    async def end(self, dlq_partition: int) -> int: ...
+
+    async def since(self, dlq_partition: int, from_offset: int, source_partition: int
+                    ) -> tuple[set[tuple[str, int]], int]: ...
 
 
 @dataclass
@@ -43,6 +57,10 @@ class Topics:
 
     repartition: str
     dlq: str
+    # Partitions of the dead-letter topic (0: unknown, the producer picks by key). Known, a
+    # partition's dead letters all go to partition p % dlq_partitions, where a restarted
+    # owner finds the ones it sent before a kill (agents.partition.PartitionState.lettered).
+    dlq_partitions: int = 0
 
 
 @dataclass
@@ -117,18 +135,23 @@ class BatchUnit:
         invalid: list[tuple[EventT, str]] = []
         mapping, is_direct = self.mapping, self.routing.is_direct
         for source in SOURCES:
-            last = state.last_offsets[source]  # at or below: handled before (a replay)
+            # At or below: handled before (a replay), in an earlier batch or earlier in this
+            # one (a re-delivery within the batch), so dead-lettered or forwarded already.
+            last = state.last_offsets[source]
             for event in by_source.get(source, ()):
                 msg = event.message
+                fresh = msg.offset > last
+                if fresh:
+                    last = msg.offset
                 try:
                     order = decode_order(msg.value, max_time_ms, mapping,
                                          self._record_ms(msg))
                 except InvalidOrder as exc:
-                    if msg.offset > last:  # a replayed bad event was dead-lettered before
+                    if fresh:
                         invalid.append((event, str(exc)))
                     continue
                 if source == ORDERS and not is_direct(msg.key, partition, order.store_id):
-                    if msg.offset > last:
+                    if fresh:
                         forward.append((event, order))
                     continue
                 decoded.append(Applied(source, msg.offset, order))
@@ -193,17 +216,50 @@ class BatchUnit:
                 self.topics.repartition, self.routing.key(order.store_id), msg.value,
                 self.routing.partition(order.store_id), msg.timestamp,
                 [*(msg.headers or ()), *source_headers(msg)]))
+        lettered = plan.state.lettered or ()
+        dlq_partition = (plan.partition % self.topics.dlq_partitions
+                         if self.topics.dlq_partitions else None)
+        letters = []
         for event, reason in plan.invalid:
             msg = event.message
-            acks.append(await self.send(self.topics.dlq, msg.key, msg.value, None, None,
-                                        [("orderstats.reason", reason.encode()),
-                                         *source_headers(msg)]))
+            if (msg.topic, msg.offset) in lettered:
+                continue  # sent before a kill, its progress lost: not twice
+            letters.append(self._dead_letter(msg, reason, dlq_partition))
         await asyncio.gather(*acks)
+        sent = [m for m in await asyncio.gather(*letters) if m is not None]
+        if sent and dlq_partition is not None:
+            plan.state.dlq_next = max(plan.state.dlq_next, max(m.offset for m in sent) + 1)
         metrics.REPARTITIONED.inc(len(plan.forward))
         if plan.invalid:
             for cls, n in collections.Counter(
                     metrics.reason_class(reason) for _e, reason in plan.invalid).items():
                 metrics.DEAD_LETTERS.labels(cls).inc(n)
+
+
+    async def _dead_letter(self, msg: Any, reason: str, partition: int | None) -> Any:
+        """Send one dead letter and wait for its ack (returned: the record's metadata); cut
+        its value if the topic refuses the size, rather than stopping the worker on one
+        hostile event."""
+        headers = [*(msg.headers or ()),  # the producer's own, kept
+                   ("orderstats.reason", reason.encode()), *source_headers(msg)]
+        try:
+            return await (await self.send(self.topics.dlq, msg.key, msg.value, partition, None,
+                                          headers))
+        except Exception as exc:  # faust wraps the client's error: look at the causes
+            if not _too_large(exc) or msg.value is None:
+                raise
+            headers.append(("orderstats.truncated", str(len(msg.value)).encode()))
+            return await (await self.send(self.topics.dlq, msg.key,
+                                          msg.value[:TRUNCATED_VALUE_BYTES], partition, None,
+                                          headers))
+
+
+def _too_large(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, MessageSizeTooLargeError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def source_headers(msg: Any) -> list[tuple[str, bytes]]:

@@ -22,15 +22,17 @@ import time
 from typing import Sequence
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import TP, EventT
 
 from agents.admission import Admission, Probe, Seek
-from agents.batch import BatchUnit, Send, Topics
+from agents.batch import BatchUnit, Letters, Send, Topics
 from agents.partition import PartitionState
 from agents.routing import KeyRouting
 from app import metrics
 from app.settings import Settings
 from tables.schema import StatsTables
+from tables.store import StorageError
 from tables.values import ORDERS, REPARTITION
 from tables.windows import TumblingWindows
 
@@ -48,15 +50,20 @@ def define_orders_agent(app: faust.App, topic: faust.TopicT,
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
-        processor.forget(revoked)
+        await processor.forget(revoked)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: set[TP], **kwargs: object) -> None:
+        processor.assign(assigned)
 
 
 class OrderBatchProcessor:
     """Applies batches of order events to the tables; one instance per worker."""
 
     def __init__(self, tables: StatsTables, settings: Settings, topics: Topics, send: Send,
-                 probes: dict[int, Probe], seek: Seek) -> None:
+                 probes: dict[int, Probe], seek: Seek, letters: Letters | None = None) -> None:
         self.tables = tables
+        self.letters = letters
         self.settings = settings
         self.sources = {settings.orders_topic: ORDERS, topics.repartition: REPARTITION}
         self.topics = set(self.sources)  # the topics whose committed offsets we decide
@@ -67,6 +74,8 @@ class OrderBatchProcessor:
                               TumblingWindows(settings.window_size_s, settings.retention_s),
                               self.routing, settings.mapping)
         self.partitions: dict[int, PartitionState] = {}
+        self.owned: set[int] = set()
+        self._batch = asyncio.Lock()  # one batch at a time, and no revocation under it
         self.started = False
 
     def commit_offset(self, topic: str, partition: int) -> int | None:
@@ -74,11 +83,21 @@ class OrderBatchProcessor:
         state = self.partitions.get(partition)
         return None if state is None else state.committable.get(self.sources[topic])
 
-    def forget(self, tps: set[TP]) -> None:
-        """Drop in-memory state of partitions that left us; reloaded from tables if they return."""
-        for tp in tps:
-            if tp.topic in self.sources:
-                self.partitions.pop(tp.partition, None)
+    async def forget(self, tps: set[TP]) -> None:
+        """Drop in-memory state of partitions that left us; reloaded from tables if they
+        return. Waits for the batch in flight first: a batch still sending dead letters or
+        writing after the revocation would race the partition's new owner (letters sent
+        twice, a progress written under it)."""
+        async with self._batch:
+            for tp in tps:
+                if tp.topic in self.sources:
+                    self.partitions.pop(tp.partition, None)
+                    self.owned.discard(tp.partition)
+
+    def assign(self, tps: set[TP]) -> None:
+        """The partitions this worker now owns; records of others still buffered from
+        before a rebalance are left to their new owner."""
+        self.owned.update(tp.partition for tp in tps if tp.topic in self.sources)
 
     def state(self, partition: int) -> PartitionState:
         state = self.partitions.get(partition)
@@ -89,11 +108,57 @@ class OrderBatchProcessor:
 
     async def admit(self, partition: int, events: list[EventT],
                     source: int = ORDERS) -> list[EventT]:
-        cursor = self.state(partition).cursors[source]
+        state = self.state(partition)
+        if state.lettered is None:
+            await self.check_letters(partition, state)
+        cursor = state.cursors[source]
         return await self.admission[source].admit(partition, cursor, events)
 
+    async def check_letters(self, partition: int, state: PartitionState) -> None:
+        """At a partition's first batch here: which records past its progress already have
+        their dead letter (sent by an owner killed before its progress was written), so they
+        are not dead-lettered twice. Unknown (no dead-letter offset in an older progress
+        record, or no answer from Kafka): none, at-least-once as before."""
+        state.lettered = set()
+        n = self.unit.topics.dlq_partitions
+        if self.letters is None or not n:
+            return
+        dlq_partition = partition % n
+        try:
+            if state.dlq_next < 0 and state.last_offsets[ORDERS] >= 0:
+                state.dlq_next = await asyncio.wait_for(self.letters.end(dlq_partition), 30)
+                return
+            sent, end = await asyncio.wait_for(
+                self.letters.since(dlq_partition, state.dlq_next, partition), 60)
+        except (asyncio.TimeoutError, KafkaError) as exc:
+            log.warning("partition %s: dead letters sent before a restart unknown (%r); "
+                        "some may be sent twice", partition, exc)
+            return
+        sources = self.sources
+        state.lettered = {(topic, offset) for topic, offset in sent if topic in sources
+                          and offset > state.last_offsets[sources[topic]]}
+        log.info("partition %s: dead-letter partition %s read from %s to %s: %s letters "
+                 "past the progress (they are not sent again)", partition, dlq_partition,
+                 state.dlq_next if state.dlq_next >= 0 else "its start", end,
+                 len(state.lettered))
+        state.dlq_next = max(state.dlq_next, end)
+
     async def process(self, events: Sequence[EventT]) -> None:
-        """Admit, prepare and commit one batch, partition by partition."""
+        """Admit, prepare and commit one batch, partition by partition.
+
+        RocksDB refusing a write (disk full: loading a partition, the dedup index while
+        preparing, the tables while committing) stops the worker with one line and no
+        traceback: nothing of this batch is committed, the restart replays it exactly."""
+        try:
+            async with self._batch:
+                await self._process(events)
+        except StorageError as exc:
+            log.critical("%s; stopping without committing past what was written; free "
+                         "space and restart", exc)
+            logging.shutdown()
+            os._exit(74)  # EX_IOERR
+
+    async def _process(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
         if self.settings.test_batch_delay_s:  # TEST KNOB (bench/gateway.py): a slow stats side
             await asyncio.sleep(self.settings.test_batch_delay_s)
@@ -102,9 +167,11 @@ class OrderBatchProcessor:
             metrics.FIRST_BATCH.set_to_current_time()
         groups: dict[tuple[int, int], list[EventT]] = {}
         sources = self.sources
+        owned = self.owned
         for event in events:
             msg = event.message
-            groups.setdefault((msg.partition, sources[msg.topic]), []).append(event)
+            if msg.partition in owned:
+                groups.setdefault((msg.partition, sources[msg.topic]), []).append(event)
         by_partition: dict[int, dict[int, list[EventT]]] = {}
         for (p, source), evs in groups.items():
             admitted = await self.admit(p, evs, source)
@@ -118,6 +185,8 @@ class OrderBatchProcessor:
             # planned here is still ours and open until the batch is acked.
             for plan in plans:
                 await self.unit.commit(plan)
+        except StorageError:
+            raise  # process() stops the worker with one line
         except BaseException:
             # Faust would ack this batch although its state is half written: stop hard, the
             # restart replays from the last commit and the fences keep the counts exact.

@@ -23,6 +23,10 @@ class PartitionState:
     dedup: DedupIndex
     cursors: dict[int, Cursor] = field(default_factory=dict)  # per source
     committable: dict[int, int] = field(default_factory=dict)  # per source: written below this
+    dlq_next: int = -1  # dead-letter partition offset after this partition's last letter
+    # Source records past the progress whose dead letter is already in the topic (a kill
+    # between its ack and the progress write); None until checked at the first batch.
+    lettered: set[tuple[str, int]] | None = None
     sweep_from: bytes | None = None  # where the retention sweep goes on (None: from the start)
     next_sweep: float = 0.0  # monotonic time of the next full pass
 
@@ -39,8 +43,9 @@ class PartitionState:
                  "dedup segments (%s ids re-indexed)", partition, last[ORDERS],
                  last[REPARTITION], len(dedup.live), indexed)
         return cls(last, progress.watermark_ms, progress.next_seq, dedup,
-                   {source: Cursor(last[source] + 1) for source in SOURCES})
+                   {source: Cursor(last[source] + 1) for source in SOURCES},
+                   dlq_next=progress.dlq_next)
 
     def progress(self) -> Progress:
         return Progress((self.last_offsets[ORDERS], self.last_offsets[REPARTITION]),
-                        self.watermark_ms, self.next_seq)
+                        self.watermark_ms, self.next_seq, self.dlq_next)

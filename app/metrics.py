@@ -49,6 +49,15 @@ TABLE_KEYS = Gauge("orderstats_table_keys", "Keys in this worker's RocksDB, per 
                    "each scrape)", ["table"], registry=REGISTRY)
 CHANGELOG_RECORDS = Counter("orderstats_changelog_records", "Records sent to the tables' "
                             "changelog topics, per table", ["table"], registry=REGISTRY)
+KAFKA_UP = Gauge("orderstats_kafka_up", "1 while this worker reaches a Kafka broker (a "
+                 "connection probe every 2 s, app/kafka/liveness.py), else 0; /ready is 503 "
+                 "while it is 0", registry=REGISTRY)
+CHANGELOG_RESTORED = Counter("orderstats_changelog_restored", "Changelog records (all "
+                             "tables) read into this worker's tables, per role and partition: "
+                             "active (recovering a partition before serving it: a new owner "
+                             "that held a standby copy reads only the tail it missed, one "
+                             "without reads the whole changelog) or standby (keeping standby "
+                             "copies current)", ["role", "partition"], registry=REGISTRY)
 RECOVERING = Gauge("orderstats_recovering", "1 while this worker recovers its tables from "
                    "the changelogs, else 0 (refreshed at each scrape)", registry=REGISTRY)
 WEB_REQUESTS = Histogram("orderstats_web_request_seconds", "Time to answer an HTTP request, by "

@@ -74,6 +74,9 @@ def _text(doc: dict[str, Any], name: str) -> str:
 def _int(value: Any, name: str, low: int, high: int) -> int:
     # bool is an int subclass and a float is never money: both are refused by name.
     if type(value) is not int:
+        if type(value) is float and abs(value) >= 2.0**63:  # orjson reads such ints as floats
+            raise InvalidOrder(f"{name} must be an integer between {low} and {high}, got a "
+                               "number beyond 64 bits")
         raise InvalidOrder(f"{name} must be an integer, got {type(value).__name__}")
     if not low <= value <= high:
         raise InvalidOrder(f"{name} must be between {low} and {high}, got {value}")

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, TypeVar
 
+from app.access import Access
+from app.cors import Cors
 from app.event_mapping import EventMapping
 from app.security import Security
 
@@ -49,6 +51,14 @@ _flag.__name__ = "flag (1/0, true/false)"
 def _security(env: Mapping[str, str]) -> Security:
     try:
         return Security.from_env(env)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _access(env: Mapping[str, str]) -> tuple[Access, Cors]:
+    """The HTTP tokens and CORS origins (app/access.py, app/cors.py)."""
+    try:
+        return Access.from_env(env), Cors.from_env(env)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
 
@@ -94,6 +104,7 @@ class Settings:
     batch_within_s: float = 0.1
     rocksdb_cache_mb: int = 128
     standby_replicas: int = 1
+    replication_factor: int = 1  # of every topic the app creates (changelogs, DLQ, ...)
     session_timeout_s: float = 10.0
     fast_consumer: bool = True
     event_loop: str = "uvloop"
@@ -110,6 +121,8 @@ class Settings:
     gateway_batch_max_bytes: int = 1024 * 1024
     test_batch_delay_s: float = 0.0  # TEST KNOB (benchmark): sleep per agent batch
     security: Security = field(default_factory=Security)
+    access: Access = field(default_factory=Access)  # HTTP tokens; repr leaves them out
+    cors: Cors = field(default_factory=Cors)
     mapping: EventMapping = field(default_factory=EventMapping)
 
     @property
@@ -124,8 +137,9 @@ class Settings:
         """Build settings from ``ORDERSTATS_*`` variables; unset ones take the defaults."""
         e = os.environ if env is None else env
         d = cls()
+        access, cors = _access(e)
         return cls(**_stream_fields(e, d), **_gateway_fields(e, d), security=_security(e),
-                   mapping=_mapping(e))
+                   access=access, cors=cors, mapping=_mapping(e))
 
     def __post_init__(self) -> None:
         if self.retention_s < self.window_size_s:
@@ -160,6 +174,8 @@ def _stream_fields(e: Mapping[str, str], d: Settings) -> dict:
                                _positive, "must be positive"),
         standby_replicas=_read(e, "ORDERSTATS_STANDBY_REPLICAS", d.standby_replicas, int,
                                lambda v: v >= 0, "must be >= 0"),
+        replication_factor=_read(e, "ORDERSTATS_REPLICATION_FACTOR", d.replication_factor,
+                                 int, lambda v: 1 <= v <= 32, "must be 1..32"),
         session_timeout_s=_read(e, "ORDERSTATS_SESSION_TIMEOUT_S", d.session_timeout_s,
                                 float, lambda v: 6 <= v <= 300, "must be 6..300 seconds"),
         fast_consumer=_read(e, "ORDERSTATS_FAST_CONSUMER", d.fast_consumer, _flag),

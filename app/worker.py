@@ -20,6 +20,8 @@ from agents.batch import Topics
 from agents.orders import OrderBatchProcessor, define_orders_agent
 from app.faust_ext import SCHEME, STORE_URL, BatchStream, RawBytesSchema, tune_runtime
 from app.kafka.clients import Connection, unreachable
+from app.kafka.dlq import SentLetters
+from app.kafka.liveness import KafkaLiveness
 from app.kafka.log_probe import LogProbe
 from app.kafka.topics import ensure_topics
 from app.memtrace import trace_memory
@@ -32,6 +34,9 @@ from tables.schema import StatsTables, TableOptions, define_tables, repartition_
 from tables.values import ORDERS, REPARTITION
 
 T = TypeVar("T")
+# A dead letter is the original event plus headers: twice the broker's default record limit
+# (1 MiB) leaves room for any event a default topic accepted.
+DLQ_MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -60,6 +65,7 @@ def faust_config(settings: Settings, epoch: int = 1) -> dict:
         datadir=str(Path(settings.data_dir) / settings.app_id),
         topic_partitions=settings.partitions,
         topic_allow_declare=True,
+        topic_replication_factor=settings.replication_factor,  # what Faust declares itself
         key_serializer="json",
         value_serializer="raw",
         # Faust derives the URL other workers use (canonical_url) from web_host and
@@ -87,6 +93,7 @@ def faust_config(settings: Settings, epoch: int = 1) -> dict:
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         producer_linger_ms=5,
         producer_max_batch_size=1024 * 1024,
+        producer_max_request_size=DLQ_MAX_MESSAGE_BYTES,  # a dead letter of a near-limit event
         producer_acks=-1,
         # A rebalance waits for the batch in flight, so partitions are not closed under it.
         stream_wait_empty=True,
@@ -117,7 +124,8 @@ def build_app(settings: Settings, epoch: int = 1, worker: bool = True) -> Orders
               REPARTITION: LogProbe(conn, app.conf.id, topics.repartition)}
     processor = OrderBatchProcessor(
         tables, settings, topics, send=lambda *record: app.producer.send(*record),
-        probes=probes, seek=lambda offsets: app.consumer.seek_wait(offsets))
+        probes=probes, seek=lambda offsets: app.consumer.seek_wait(offsets),
+        letters=SentLetters(conn, settings.dlq_topic))
     app.orderstats_commits = processor  # commits what it wrote (app/faust_ext/consumer.py)
     define_orders_agent(app, sources, processor, settings)
     wire_lifecycle(app, settings, conn, tables, topics, list(probes.values()), worker)
@@ -147,6 +155,13 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
     async def tune() -> None:
         tune_runtime(app)
 
+    if worker:
+        app.orderstats_kafka = liveness = KafkaLiveness(conn)  # read by /ready
+
+        @app.task
+        async def watch_kafka() -> None:
+            await liveness.run()
+
     if settings.tracemalloc_file:
         @app.task
         async def memtrace() -> None:
@@ -169,7 +184,10 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
         # assignments (so of recovery and standbys) until the next refresh, minutes later,
         # and a new owner would start that table from nothing.
         compacted = {"cleanup.policy": "compact"}
-        wanted = {settings.orders_topic: None, settings.dlq_topic: None,
+        # Dead letters carry the original value plus headers: room for any event a broker
+        # with default limits accepted (a topic made elsewhere: agents/batch.py cuts values).
+        dlq_config = {"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
+        wanted = {settings.orders_topic: None, settings.dlq_topic: dlq_config,
                   topics.repartition: None,
                   **{t.changelog_topic: compacted for t in tables.all}}
         try:
@@ -180,3 +198,4 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
                                      [topics.repartition, *(t.changelog_topic for t in tables.all)])
         if problem:
             raise SystemExit(f"error: {problem}")
+        topics.dlq_partitions = counts[settings.dlq_topic]  # a partition's letters: p % n

@@ -8,9 +8,12 @@ changelog topic with the source topic's partition count. Values are the JSON lis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 
 import faust
+from faust.types import EventT
 
+from app import metrics
 from tables.store import PartitionStore
 
 WINDOWS = "windows"  # key [store_id, window start s]  value WindowValue
@@ -63,17 +66,38 @@ class TableOptions:
     cache_mb: int = 128
 
 
+def restored_counter(app: faust.App) -> Callable[[EventT], Awaitable[None]]:
+    """Faust calls this for each changelog record it reads into a table (recovery and
+    standbys): counted by role and partition, so a failover shows whether the new owner
+    started from its standby copy (a short active tail) or read the whole changelog."""
+    children: dict[tuple[bool, int], Any] = {}
+
+    async def on_changelog_event(event: EventT) -> None:
+        tp = event.message.tp
+        key = (tp in app.tables.recovery.active_tps, tp.partition)
+        child = children.get(key)
+        if child is None:
+            child = children[key] = metrics.CHANGELOG_RESTORED.labels(
+                "active" if key[0] else "standby", str(tp.partition))
+        child.inc()
+
+    return on_changelog_event
+
+
 def define_tables(app: faust.App, options: TableOptions) -> StatsTables:
     """Declare the tables on ``app`` (changelog partitions = the orders topic's)."""
     rocksdb = {"block_cache_size": options.cache_mb * 1024 * 1024,
                "write_buffer_size": 8 * 1024 * 1024,
                "max_write_buffer_number": 2}
 
+    restored = restored_counter(app)
+
     def table(name: str) -> PartitionStore:
         # key_type None -> json keys (what the router hashes); bytes -> raw (orjson) values
         t = app.Table(name, default=None, store=options.store_url, value_type=bytes,
                       partitions=options.partitions, options=dict(rocksdb), help=HELP[name],
-                      recovery_buffer_size=RECOVERY_BUFFER[name])
+                      recovery_buffer_size=RECOVERY_BUFFER[name],
+                      on_changelog_event=restored)
         return PartitionStore(app, t)
 
     return StatsTables(*(table(name) for name in TABLE_NAMES))

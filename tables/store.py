@@ -11,7 +11,7 @@ standbys and rebalancing stay Faust's own.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import faust
 import orjson
@@ -22,11 +22,28 @@ from app import metrics
 from tables import keys
 
 
+class StorageError(Exception):
+    """A table write refused by RocksDB (disk full, read-only or failing disk): nothing of
+    the batch counts as written, and the worker must stop before any offset is committed."""
+
+
+def write_batch(db: Any, batch: rocksdict.WriteBatch, where: Callable[[], str]) -> None:
+    """``db.write(batch)``, with RocksDB's failure (rocksdict raises a bare Exception such as
+    "IO error: No space left on device: ...") turned into one :class:`StorageError` line
+    naming the data directory (``where()``)."""
+    try:
+        db.write(batch)
+    except Exception as exc:
+        raise StorageError(f"cannot write to the data directory {where()} "
+                           f"(ORDERSTATS_DATA_DIR): {exc}") from None
+
+
 class LocalKeys:
     """Raw, local-only keys in one partition's RocksDB (see tables.dedup.IndexStore)."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, where: Callable[[], str] = lambda: "?") -> None:
         self.db = db
+        self.where = where
 
     def get_many(self, raw_keys: list[bytes]) -> list[bytes | None]:
         return self.db.get(raw_keys) if raw_keys else []
@@ -38,7 +55,7 @@ class LocalKeys:
         for key in deletes:
             batch.delete(key)
         if len(batch):
-            self.db.write(batch)
+            write_batch(self.db, batch, self.where)
 
 
 class PartitionStore:
@@ -58,8 +75,12 @@ class PartitionStore:
         # used outside app/faust_ext; the version guard there pins the release it exists in.
         return self.table.data._db_for_partition(partition)
 
+    def where(self) -> str:
+        """The table's data directory, for error messages."""
+        return str(self.app.conf.datadir)
+
     def local_keys(self, partition: int) -> LocalKeys:
-        return LocalKeys(self._db(partition))
+        return LocalKeys(self._db(partition), self.where)
 
     def raw_keys(self, partition: int, from_key: bytes | None = None) -> Iterator[bytes]:
         """Encoded keys of one partition in RocksDB order, optionally from ``from_key`` on."""
@@ -113,13 +134,16 @@ class PartitionStore:
             sent += 1
         if last is None:
             return 0
-        self._db(partition).write(batch)
+        write_batch(self._db(partition), batch, self.where)
         tp = TP(topic, partition)
 
         def persisted(fut: Any) -> None:
             # Records of one partition are acked in order: the last ack covers the batch.
             if not fut.cancelled() and fut.exception() is None:
-                store.set_persisted_offset(tp, fut.result().offset)
+                try:
+                    store.set_persisted_offset(tp, fut.result().offset)
+                except Exception:  # disk full: the agent's next write_batch stops the worker
+                    pass  # (a lower persisted offset only means a longer recovery)
 
         last.add_done_callback(persisted)
         metrics.CHANGELOG_RECORDS.labels(self.table.name).inc(sent)

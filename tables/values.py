@@ -69,22 +69,25 @@ def _fences(stored: list[int]) -> tuple[int, int]:
 
 class Progress(NamedTuple):
     """One partition: per source the last offset applied, the event-time watermark of the
-    partition's stores, and the next dedup segment's seq."""
+    partition's stores, the next dedup segment's seq, and the offset of the dead-letter
+    partition after this partition's last dead letter (-1: unknown, an older record)."""
 
     last_offsets: tuple[int, int] = (-1, -1)
     watermark_ms: int = 0
     next_seq: int = 0
+    dlq_next: int = -1
 
     @classmethod
     def load(cls, stored: Any) -> "Progress":
         if stored is None:
             return cls()
         last, watermark, seq, *rest = stored
-        return cls((last, rest[0] if rest else -1), watermark, seq)
+        return cls((last, rest[0] if rest else -1), watermark, seq,
+                   rest[1] if len(rest) > 1 else -1)
 
     def dump(self) -> list:
         return [self.last_offsets[ORDERS], self.watermark_ms, self.next_seq,
-                self.last_offsets[REPARTITION]]
+                self.last_offsets[REPARTITION], self.dlq_next]
 
 
 class DedupSegmentValue(NamedTuple):

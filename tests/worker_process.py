@@ -114,6 +114,18 @@ class WorkerProcess:
                     total += float(line.rsplit(" ", 1)[1])
             return total
 
+    def labelled(self, name: str, **labels: str) -> float:
+        """Sum of the samples of metric ``name`` that carry all of ``labels``."""
+        wanted = {f'{k}="{v}"' for k, v in labels.items()}
+        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as resp:
+            total = 0.0
+            for line in resp.read().decode().splitlines():
+                sample, _, value = line.rpartition(" ")
+                metric, _, label_text = sample.partition("{")
+                if metric == name and wanted <= set(label_text.rstrip("}").split(",")):
+                    total += float(value)
+            return total
+
     def processed(self) -> int:
         """Events taken in batches, of both sources: a forwarded order is taken twice."""
         return int(self.metric("orderstats_batch_events_sum"))

@@ -33,13 +33,14 @@ def load_keys(settings: Settings) -> KeyRing:
     """The key ring, or one line and exit 2 (a bad file, or no keys on a public bind)."""
     try:
         keys = KeyRing.load(settings.gateway_keys_file, settings.gateway_keys,
-                            settings.gateway_admin_key_sha256)
+                            settings.gateway_admin_key_sha256, settings.access.admin_token)
     except KeyFileError as exc:
         sys.exit(f"error: {exc}")
     if not keys.configured and not is_loopback(settings.gateway_bind):
         sys.exit(f"error: the gateway refuses to listen on {settings.gateway_bind} without API "
                  "keys: set ORDERSTATS_GATEWAY_KEYS_FILE (or ORDERSTATS_GATEWAY_KEYS, "
-                 "ORDERSTATS_GATEWAY_ADMIN_KEY_SHA256), or bind to 127.0.0.1 "
+                 "ORDERSTATS_GATEWAY_ADMIN_KEY_SHA256, ORDERSTATS_API_ADMIN_TOKEN), or bind "
+                 "to 127.0.0.1 "
                  "(ORDERSTATS_GATEWAY_BIND)")
     return keys
 
@@ -61,7 +62,8 @@ async def serve(settings: Settings, port: int) -> None:
         sink.start()
         auth = ("no API keys (loopback only)" if not keys.configured else
                 f"{len(keys.entries)} store key(s)"
-                + (" and an admin key" if keys.admin is not None else ""))
+                + (" and an admin key" if keys.admin is not None else "")
+                + (" and the API admin token" if keys.admin_token is not None else ""))
         print(f"gateway: listening on http://{settings.gateway_bind}:{port} -> topic "
               f"{settings.orders_topic} at {sink.conn.bootstrap}; {auth}", file=sys.stderr,
               flush=True)

@@ -17,7 +17,8 @@ from faust.cli import option
 
 from app.cli.errors import exit_on_kafka_error
 from app.cli.progress import progress_to
-from app.cli.order_generator import KEY_STYLES, Effect, GeneratorConfig, OrderGenerator
+from app.cli.order_generator import (KEY_STYLES, Effect, GeneratorConfig, Headers,
+                                     OrderGenerator)
 from app.kafka.clients import Connection
 from app.kafka.producer import produce
 from app.kafka.topics import ensure_topic
@@ -70,7 +71,8 @@ def register(app: faust.App, settings: Settings) -> None:
         gen = OrderGenerator(GeneratorConfig(
             stores=stores, zipf_s=zipf, seed=seed, duplicate_share=duplicates,
             invalid_share=invalid, late_share=late, window_size_s=settings.window_size_s,
-            retention_s=settings.retention_s, keys=keys or settings.key_format))
+            retention_s=settings.retention_s, keys=keys or settings.key_format,
+            record_invalid=bool(truth)))
         should_stop = stop_condition(duration)
         target = topic or settings.orders_topic
         partitions = await ensure_topic(conn, target, settings.partitions)
@@ -115,17 +117,21 @@ def stop_condition(duration: float) -> Callable[[], bool]:
     return lambda: stop["flag"] or (deadline is not None and time.monotonic() >= deadline)
 
 
-def events(gen: OrderGenerator, count: int, span: float
-           ) -> Iterator[tuple[bytes | None, bytes, Effect]]:
+Event = tuple[bytes | None, bytes, Effect, Headers | None]
+
+
+def events(gen: OrderGenerator, count: int, span: float) -> Iterator[Event]:
     """Events spread over the last ``span`` seconds, or live at the wall clock; each with
-    its truth Effect, to be applied once the broker acknowledged it."""
+    its truth Effect, to be applied once the broker acknowledged it, and its headers."""
     now_ms = int(time.time() * 1000)
     if span and count:
-        yield from gen.pending_events(count, now_ms - int(span * 1000), int(span * 1000),
-                                      now_ms)
+        for key, value, effect in gen.pending_events(count, now_ms - int(span * 1000),
+                                                     int(span * 1000), now_ms):
+            yield key, value, effect, effect.headers
         return
     made = 0
     while count == 0 or made < count:
         now = int(time.time() * 1000)
         made += 1
-        yield gen.next_event(now, now)
+        key, value, effect = gen.next_event(now, now)
+        yield key, value, effect, effect.headers

@@ -8,6 +8,7 @@ Store popularity is Zipf-skewed, everything is reproducible from the seed.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import random
 from collections import deque
@@ -38,6 +39,7 @@ def _window_start(epoch_ms: int, size_s: int) -> int:
 
 
 KEY_STYLES = ("raw", "json", "none", "mixed")
+Headers = list[tuple[str, bytes]]  # Kafka record headers, as aiokafka takes them
 
 
 @dataclass
@@ -51,6 +53,8 @@ class GeneratorConfig:
     window_size_s: int = 60
     retention_s: int = 24 * 3600
     keys: str = "raw"  # raw | json | none | mixed: how the record key is spelled, as producers do
+    record_invalid: bool = True  # keep each invalid event's bytes in the truth (a demo run
+    # without --truth turns it off: the list would grow for as long as the generator runs)
 
     def __post_init__(self) -> None:
         if self.stores < 1:
@@ -76,6 +80,11 @@ class GroundTruth:
     duplicates: int = 0
     invalid: int = 0
     late: int = 0
+    watermark_ms: int = 0  # the highest created_at of a counted order (the API's as_of)
+    keep_invalid: bool = True
+    # Each acknowledged invalid event as sent (key, value, headers): the dead-letter topic
+    # must hold exactly these, byte for byte.
+    invalid_events: list[dict] = field(default_factory=list)
 
     def add(self, store_id: str, created_ms: int, total: int, items: int, late: bool) -> None:
         s = self.stores.setdefault(store_id, {"totals": {"orders": 0, "revenue": 0, "items": 0,
@@ -86,6 +95,7 @@ class GroundTruth:
         t["items"] += items
         t["late"] += late
         self.valid += 1
+        self.watermark_ms = max(self.watermark_ms, created_ms)
         if late:
             self.late += 1
             return
@@ -102,6 +112,8 @@ class GroundTruth:
         self.produced += 1
         if effect.store_id is None:
             self.invalid += 1
+            if self.keep_invalid and effect.letter is not None:
+                self.invalid_events.append(letter_json(*effect.letter))
         elif effect.applied:
             self.duplicates += 1
         else:
@@ -112,22 +124,39 @@ class GroundTruth:
     def to_json(self) -> dict:
         return {"window_size_s": self.window_size_s, "produced": self.produced,
                 "valid": self.valid, "duplicates": self.duplicates, "invalid": self.invalid,
-                "late": self.late, "stores": self.stores}
+                "late": self.late,
+                "watermark": _iso_ms(self.watermark_ms) if self.watermark_ms else None,
+                "stores": self.stores, "invalid_events": self.invalid_events}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def letter_json(key: bytes | None, value: bytes, headers: Headers) -> dict:
+    """An invalid event as the truth file records it (bytes in base64)."""
+    return {"key": None if key is None else b64(key), "value": b64(value),
+            "headers": [[name, b64(v)] for name, v in headers]}
 
 
 class Effect:
-    """What one generated event adds to the truth once acknowledged (store_id None: invalid).
-    A re-sent duplicate carries its original's Effect, so the pair counts one order."""
+    """What one generated event adds to the truth once acknowledged (store_id None: invalid,
+    ``letter`` its key, value and headers as sent). A re-sent duplicate carries its
+    original's Effect, so the pair counts one order."""
 
-    __slots__ = ("store_id", "created_ms", "total", "items", "late", "applied")
+    __slots__ = ("store_id", "created_ms", "total", "items", "late", "applied", "letter")
 
     def __init__(self, store_id: str | None = None, created_ms: int = 0, total: int = 0,
-                 items: int = 0, late: bool = False) -> None:
+                 items: int = 0, late: bool = False,
+                 letter: tuple[bytes | None, bytes, Headers] | None = None) -> None:
         self.store_id, self.created_ms, self.total = store_id, created_ms, total
         self.items, self.late, self.applied = items, late, False
+        self.letter = letter
 
-
-INVALID = Effect()  # shared: invalid events are only counted
+    @property
+    def headers(self) -> Headers | None:
+        """The record headers to send with the event (invalid ones carry some)."""
+        return self.letter[2] if self.letter is not None else None
 
 INVALID_KINDS = ("not_json", "not_object", "missing_store", "negative_total", "float_total",
                  "bad_time", "naive_time", "zero_qty", "too_many_items")
@@ -142,7 +171,7 @@ class OrderGenerator:
         self.store_ids = [f"s-{i:04d}" for i in range(config.stores)]
         weights = [1.0 / (rank ** config.zipf_s) for rank in range(1, config.stores + 1)]
         self._cumulative = list(accumulate(weights))
-        self.truth = GroundTruth(config.window_size_s)
+        self.truth = GroundTruth(config.window_size_s, keep_invalid=config.record_invalid)
         self._recent: deque[tuple[bytes | None, bytes, Effect]] = deque(maxlen=2000)
         self._seq = 0
 
@@ -161,8 +190,15 @@ class OrderGenerator:
                 "total": sum(i["qty"] * i["unit_price"] for i in items), "currency": "JPY",
                 "channel": "web"}  # an extra field, as producers may add: kept and ignored
 
-    def _invalid(self, store_id: str, created_ms: int) -> bytes:
+    def _invalid(self, store_id: str, created_ms: int) -> tuple[bytes, Headers]:
+        """An invalid event's value and headers: a producer's own headers, which the
+        dead-letter record must keep."""
         kind = self.rng.choice(INVALID_KINDS)
+        headers = [("x-producer", b"orderstats-generate"), ("x-invalid-kind", kind.encode()),
+                   ("x-seq", str(self._seq).encode())]
+        return self._invalid_value(kind, store_id, created_ms), headers
+
+    def _invalid_value(self, kind: str, store_id: str, created_ms: int) -> bytes:
         doc = self._order(store_id, created_ms)
         if kind == "not_json":
             return b"\xff{not json"
@@ -208,7 +244,8 @@ class OrderGenerator:
         store_id = self._store()
         key = self._key(store_id)
         if roll < cfg.duplicate_share + cfg.invalid_share:
-            return key, self._invalid(store_id, created_ms), INVALID
+            value, headers = self._invalid(store_id, created_ms)
+            return key, value, Effect(letter=(key, value, headers))
         late = roll < cfg.duplicate_share + cfg.invalid_share + cfg.late_share
         if late:
             # Far beyond the retention, so processing delays cannot move it across the line.

@@ -1,4 +1,5 @@
-"""``orderstats verify``: the live API against a ground truth, store by store, window by window.
+"""``orderstats verify``: the live API against a ground truth, store by store, window by window,
+and the merged all-stores answer (current windows, totals, freshness, no unknown stores).
 
 Shared by users, the tests and the benchmark: the ground truth is what ``orderstats
 generate --truth`` wrote (or any file of the same shape).
@@ -7,6 +8,7 @@ generate --truth`` wrote (or any file of the same shape).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ import orjson
 from faust.cli import option
 
 FIELDS = ("orders", "revenue", "items")
+ALL_LIMIT = 100_000  # GET /api/stores' largest limit
 
 
 def diff_store(store_id: str, truth: dict[str, Any], answer: dict[str, Any] | None) -> list[str]:
@@ -37,6 +40,51 @@ def diff_store(store_id: str, truth: dict[str, Any], answer: dict[str, Any] | No
     return problems
 
 
+def diff_all_stores(truth: dict[str, Any], answer: dict[str, Any]) -> list[str]:
+    """Differences between the truth and the merged all-stores answer (``GET /api/stores``):
+    every store listed once with the truth's totals and current window, no store the truth
+    does not know, complete, and as fresh as the truth (``as_of.watermark``; and
+    ``as_of.offsets`` when the truth names them)."""
+    problems = []
+    if not answer.get("complete"):
+        problems.append(f"all stores: incomplete, missing partitions "
+                        f"{answer.get('missing_partitions')}, unreachable workers "
+                        f"{answer.get('unreachable_workers')}")
+    want_stores = truth["stores"]
+    listed: dict[str, dict[str, Any]] = {}
+    for s in answer["stores"]:
+        if s["store_id"] in listed:
+            problems.append(f"all stores: {s['store_id']} listed twice")
+        listed[s["store_id"]] = s
+    if answer.get("count") != len(want_stores):
+        problems.append(f"all stores: count {answer.get('count')} != truth {len(want_stores)}")
+    for store_id in sorted(set(listed) - set(want_stores)):
+        problems.append(f"{store_id}: known to the API (all stores), not in the truth")
+    for store_id, want in sorted(want_stores.items()):
+        got = listed.get(store_id)
+        if got is None:
+            problems.append(f"{store_id}: missing from the all-stores answer")
+            continue
+        got_totals = {k: got["totals"].get(k) for k in want["totals"]}
+        if got_totals != want["totals"]:
+            problems.append(f"{store_id} (all stores): totals {got_totals} != truth "
+                            f"{want['totals']}")
+        current = got["current"]
+        want_current = want["windows"].get(current["start"], dict.fromkeys(FIELDS, 0))
+        got_current = {k: current[k] for k in FIELDS}
+        if got_current != want_current:
+            problems.append(f"{store_id} (all stores): current window {current['start']} "
+                            f"{got_current} != truth {want_current}")
+    as_of = answer.get("as_of") or {}
+    if "watermark" in truth and as_of.get("watermark") != truth["watermark"]:
+        problems.append(f"all stores: as_of.watermark {as_of.get('watermark')} != truth "
+                        f"{truth['watermark']}")
+    if "offsets" in truth and as_of.get("offsets") != truth["offsets"]:
+        problems.append(f"all stores: as_of.offsets {as_of.get('offsets')} != truth "
+                        f"{truth['offsets']}")
+    return problems
+
+
 async def fetch_store(session: aiohttp.ClientSession, base_url: str,
                       store_id: str) -> dict[str, Any] | None:
     async with session.get(f"{base_url}/api/stores/{store_id}",
@@ -48,10 +96,15 @@ async def fetch_store(session: aiohttp.ClientSession, base_url: str,
 
 
 async def compare(base_url: str, truth: dict[str, Any], concurrency: int = 16) -> list[str]:
-    """All differences between the API at ``base_url`` and ``truth`` (empty = exact match)."""
+    """All differences between the API at ``base_url`` and ``truth`` (empty = exact match):
+    each store asked alone, then all of them in the merged answer. Sends the read token of
+    ``ORDERSTATS_API_READ_TOKEN`` when it is set (a secured cluster)."""
     problems: list[str] = []
     sem = asyncio.Semaphore(concurrency)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+    token = os.environ.get("ORDERSTATS_API_READ_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30),
+                                     headers=headers) as session:
         async def one(store_id: str, want: dict[str, Any]) -> None:
             async with sem:
                 try:
@@ -62,6 +115,13 @@ async def compare(base_url: str, truth: dict[str, Any], concurrency: int = 16) -
             problems.extend(diff_store(store_id, want, answer))
 
         await asyncio.gather(*(one(s, w) for s, w in truth["stores"].items()))
+        try:
+            async with session.get(f"{base_url}/api/stores",
+                                   params={"sort": "orders", "limit": str(ALL_LIMIT)}) as resp:
+                resp.raise_for_status()
+                problems.extend(diff_all_stores(truth, await resp.json()))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            problems.append(f"all stores: request failed: {exc!r}")
     return sorted(problems)
 
 

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.access import bearer
 from app.gateway.auth import KeyRing, Principal, presented_key
 from app.gateway.ingest import (BatchTooLarge, OrderSink, Unavailable, Valid, now_ms,
                                 split_ndjson, validate)
@@ -181,6 +182,12 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus; behind ORDERSTATS_API_READ_TOKEN when set, as the workers' /metrics."""
+    access = request.app[SETTINGS].access
+    if access.grant(bearer(request.headers.get("Authorization"))) < access.required(
+            "GET", request.path):
+        raise ApiError(401, "unauthorized", "a valid read token is required "
+                       "(Authorization: Bearer TOKEN)")
     m = request.app[METRICS]
     m.kafka_up.set(1 if request.app[SINK].ready else 0)
     return web.Response(body=generate_latest(m.registry),

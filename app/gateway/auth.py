@@ -6,7 +6,8 @@ entries separated by ``;``) holds one entry per line::
     # sha256 of the key, in hex            the stores it may submit orders for
     9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 s-0001,s-0002
 
-``ORDERSTATS_GATEWAY_ADMIN_KEY_SHA256`` names one more key that may submit for any store.
+``ORDERSTATS_GATEWAY_ADMIN_KEY_SHA256`` names one more key that may submit for any store, and
+so does ``ORDERSTATS_API_ADMIN_TOKEN`` (app/access.py: the token for changes, hashed here).
 Only hashes are stored; a presented key is hashed and compared with every entry by
 :func:`hmac.compare_digest` (no early exit), and a key never appears in a message or log.
 Pure: no aiohttp, no Kafka.
@@ -54,13 +55,15 @@ class KeyRing:
 
     entries: tuple[tuple[bytes, frozenset[str]], ...] = ()
     admin: bytes | None = None
+    admin_token: bytes | None = None  # sha256 of ORDERSTATS_API_ADMIN_TOKEN
 
     @property
     def configured(self) -> bool:
-        return bool(self.entries) or self.admin is not None
+        return bool(self.entries) or self.admin is not None or self.admin_token is not None
 
     @classmethod
-    def load(cls, file: str = "", text: str = "", admin_sha256: str = "") -> "KeyRing":
+    def load(cls, file: str = "", text: str = "", admin_sha256: str = "",
+             admin_token: str = "") -> "KeyRing":
         entries: list[tuple[bytes, frozenset[str]]] = []
         if file:
             try:
@@ -72,7 +75,8 @@ class KeyRing:
         if text:
             entries += parse_entries(text.split(";"), "ORDERSTATS_GATEWAY_KEYS")
         admin = bytes.fromhex(admin_sha256.lower()) if admin_sha256 else None
-        return cls(tuple(entries), admin)
+        token = hashlib.sha256(admin_token.encode()).digest() if admin_token else None
+        return cls(tuple(entries), admin, token)
 
     def authenticate(self, presented: str | None) -> Principal | None:
         """The principal of ``presented`` (None: unknown or missing key)."""
@@ -85,6 +89,9 @@ class KeyRing:
         # Every entry is compared, match or not: the time does not tell which one matched.
         if self.admin is not None and hmac.compare_digest(digest, self.admin):
             found = Principal("admin", any_store=True)
+        if (self.admin_token is not None and hmac.compare_digest(digest, self.admin_token)
+                and found is None):
+            found = Principal("admin-token", any_store=True)
         for stored, stores in self.entries:
             if hmac.compare_digest(digest, stored) and found is None:
                 found = Principal(f"key:{stored.hex()[:8]}", stores)

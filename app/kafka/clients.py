@@ -34,10 +34,11 @@ class Connection:
 
     broker: str
     security: Security = field(default_factory=Security)
+    replication: int = 1  # of the topics created through this connection (app.kafka.topics)
 
     @classmethod
     def of(cls, settings: Settings) -> "Connection":
-        return cls(settings.broker, settings.security)
+        return cls(settings.broker, settings.security, settings.replication_factor)
 
     @property
     def bootstrap(self) -> str:

@@ -158,3 +158,35 @@ async def record_redriven(client: AIOKafkaProducer, app_id: str,
                for dl, to in done]
     for fut in futures:
         await fut
+
+
+class SentLetters:
+    """Which source records already have a dead letter past a known point of the dead-letter
+    topic: a worker killed between a dead letter's ack and its batch's progress re-reads
+    those records after the restart, and must not send their dead letters twice."""
+
+    def __init__(self, conn: Connection, dlq_topic: str) -> None:
+        self.conn = conn
+        self.topic = dlq_topic
+
+    async def end(self, dlq_partition: int) -> int:
+        """The dead-letter partition's end offset now (where a new partition starts from)."""
+        async with consumer(self.conn) as client:
+            tp = TopicPartition(self.topic, dlq_partition)
+            return (await client.end_offsets([tp]))[tp]
+
+    async def since(self, dlq_partition: int, from_offset: int, source_partition: int
+                    ) -> tuple[set[tuple[str, int]], int]:
+        """(source topic, offset) of the dead letters of ``source_partition`` in
+        ``dlq_partition`` from ``from_offset`` (-1: from its start) to its end, and that
+        end offset."""
+        ranges = await count_range(self.conn, self.topic)
+        start, end = ranges.get(dlq_partition, (0, 0))
+        start = max(start, from_offset)
+        sent: set[tuple[str, int]] = set()
+        async for letter in read_topic(self.conn, self.topic, {dlq_partition: (start, end)}):
+            if letter.source_partition == str(source_partition):
+                topic, offset = letter.header(SOURCE + "topic"), letter.header(SOURCE + "offset")
+                if topic and offset and offset.isdigit():
+                    sent.add((topic, int(offset)))
+        return sent, end

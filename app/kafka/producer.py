@@ -18,7 +18,8 @@ async def produce(conn: Connection, topic: str,
                   on_ack: Callable[[Any], None] | None = None) -> int:
     """Send ``events`` to ``topic``; ``rate`` events/s (0 = as fast as possible).
 
-    Each event is ``(key, value)`` or ``(key, value, tag)``; ``on_ack(tag)`` is called for
+    Each event is ``(key, value)``, ``(key, value, tag)`` or ``(key, value, tag, headers)``
+    (headers: a list of (name, bytes) or None); ``on_ack(tag)`` is called for
     every event the broker acknowledged (acks=all), and only for those, also when the
     sending stops early (``should_stop``, a cancellation such as Ctrl-C, or an error): the
     producer is flushed first, then whatever was acknowledged is reported. So a caller's
@@ -48,8 +49,10 @@ async def produce(conn: Connection, topic: str,
                 event = next(source, None)
                 if event is None:
                     break
-                pending.append((await client.send(topic, value=event[1], key=event[0]),
-                                event[2] if len(event) > 2 else None))
+                pending.append((await client.send(
+                    topic, value=event[1], key=event[0],
+                    headers=event[3] if len(event) > 3 else None),
+                    event[2] if len(event) > 2 else None))
                 sent += 1
                 if len(pending) >= 10_000:
                     await asyncio.gather(*(f for f, _ in pending))

@@ -28,7 +28,7 @@ async def ensure_topics(conn: Connection, topics: Mapping[str, dict[str, str] | 
         counts: dict[str, int] = {}
         for topic, config in topics.items():
             try:
-                await client.create_topics([NewTopic(topic, partitions, 1,
+                await client.create_topics([NewTopic(topic, partitions, conn.replication,
                                                      topic_configs=config or {})])
             except TopicAlreadyExistsError:
                 pass

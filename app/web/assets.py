@@ -16,7 +16,8 @@ from app.settings import Settings
 STATIC_PREFIX = "/static/"
 CSP = ("default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'; "
        "form-action 'none'")
-HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+           "Cache-Control": "no-cache", "Content-Security-Policy": CSP}
 
 # name under /static/ -> (file in app/web/page/, content type)
 FILES: dict[str, tuple[str, str]] = {

@@ -94,10 +94,14 @@ class Cluster:
         urls.add(self.self_url())
         return sorted(urls)
 
+    def peer_headers(self) -> dict[str, str]:
+        """Headers of a call to another worker: routed, and the read token if one is set."""
+        return {ROUTED_HEADER: "1", **self.settings.access.peer_headers()}
+
     async def forward(self, url: str, request: Request) -> tuple[int, bytes]:
         target = url + request.path_qs
         try:
-            async with self.session.get(target, headers={ROUTED_HEADER: "1"}) as resp:
+            async with self.session.get(target, headers=self.peer_headers()) as resp:
                 return resp.status, await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise ApiError(503, "owner_unreachable",
@@ -105,7 +109,7 @@ class Cluster:
                            f"{type(exc).__name__}") from None
 
     async def fetch_json(self, url: str) -> Any:
-        async with self.session.get(url, headers={ROUTED_HEADER: "1"}) as resp:
+        async with self.session.get(url, headers=self.peer_headers()) as resp:
             resp.raise_for_status()
             return orjson.loads(await resp.read())
 

@@ -19,6 +19,7 @@ import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.faust_ext.web_access import install_web_access
 from app.faust_ext.web_errors import install_json_unmatched
 from app.faust_ext.web_stream import DISCONNECTED, open_event_stream
 from app.metrics import REGISTRY, WEB_REQUESTS
@@ -85,10 +86,14 @@ async def routed(view: View, request: Request, store_id: str,
                  local: Callable[[], Any]) -> Response:
     """Answer locally if this worker owns ``store_id``, else forward to its owner."""
     cluster = web(view).cluster
-    if not cluster.ready() and request.headers.get(ROUTED_HEADER) is None:
+    if not cluster.ready():  # forwarded or not: a recovering table would answer 404 or less
         raise ApiError(503, "not_ready", "worker is recovering or rebalancing, retry")
     owner = cluster.owner_of(store_id)
     if owner == cluster.self_url() or request.headers.get(ROUTED_HEADER):
+        # Answer from the local table only while its partition is active here: a peer's
+        # view of the owner can be a rebalance behind (it then answers 503, Retry-After).
+        if cluster.routing.partition(store_id) not in cluster.active_partitions():
+            raise ApiError(503, "rebalancing", "partition ownership is changing, retry")
         body = local()
         if body is None:
             raise ApiError(404, "store_not_found",
@@ -175,13 +180,18 @@ class HealthView(View):
 
 
 class ReadyView(View):
-    """200 once recovery is done and partitions are assigned, else 503."""
+    """200 once recovery is done, partitions are assigned and Kafka is reachable, else 503
+    with the reason (a worker cut off from Kafka serves figures that no longer move)."""
 
     async def get(self, request: Request) -> Response:
         cluster = web(self).cluster
-        ready = cluster.ready()
-        return json_response(self, {"ready": ready, "partitions": cluster.active_partitions()},
-                             200 if ready else 503)
+        kafka = getattr(self.app, "orderstats_kafka", None)  # app.kafka.liveness, if wired
+        reason = kafka.reason if kafka is not None and not kafka.up else ""
+        ready = cluster.ready() and not reason
+        body = {"ready": ready, "partitions": cluster.active_partitions()}
+        if reason:
+            body["reason"] = reason
+        return json_response(self, body, 200 if ready else 503)
 
 
 class MetricsView(View):
@@ -327,3 +337,5 @@ def register_views(app: faust.App, reader: StatsReader, cluster: Cluster,
     for path, view in ROUTES.items():
         app.page(path)(timed(view, path))
     install_json_unmatched(app)  # unknown routes answer the JSON error shape, 404
+    # first of all: tokens, the page's cookie, CORS, security headers (README, "Security")
+    install_web_access(app, settings.access, settings.cors, CSP)

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from app.kafka.clients import Connection, bootstrap_servers
-from app.kafka.offsets import active_members, commit_offsets, log_bounds
-from tests.support import Deployment, assert_matches_truth, http_json, wait_for
+from app.kafka.clients import Connection
+from app.kafka.offsets import commit_offsets, log_bounds
+from tests.support import (Deployment, WorkerProcess, assert_dead_letters, assert_matches_truth,
+                           http_json, merge_truths, wait_for)
 
 pytestmark = pytest.mark.kafka
 
 GENERATE = ("--count", "25000", "--stores", "60", "--span", "1800", "--rate", "0",
             "--duplicates", "0.02", "--invalid", "0.02", "--late", "0.01")
-
-
-async def read_topic(broker: str, topic: str) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers(broker),
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    records = []
-    try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=3000)
-            if not batch:
-                return records
-            for recs in batch.values():
-                records.extend(recs)
-    finally:
-        await consumer.stop()
 
 
 def reset_to_earliest(dep: Deployment) -> None:
@@ -40,26 +25,21 @@ def reset_to_earliest(dep: Deployment) -> None:
 
 
 def test_stats_are_exact_and_survive_stop_replay_and_kill(deployment: Deployment, tmp_path):
-    truth = deployment.generate(tmp_path / "truth1.json", *GENERATE, "--seed", "1")
-    assert truth["invalid"] > 300 and truth["duplicates"] > 300 and truth["late"] > 100
+    truth1 = deployment.generate(tmp_path / "truth1.json", *GENERATE, "--seed", "1")
+    assert truth1["invalid"] > 300 and truth1["duplicates"] > 300 and truth1["late"] > 100
     worker = deployment.worker()
     worker.wait_ready()
-    assert_matches_truth(worker.url, truth)
-
-    # Invalid events are in the dead-letter topic with their reason and source offset.
-    dlq = asyncio.run(read_topic(deployment.broker, f"orders-dlq-{deployment.name}"))
-    assert len(dlq) == truth["invalid"]
-    headers = dict(dlq[0].headers)
-    assert headers["orderstats.reason"]
-    assert headers["orderstats.source.topic"].decode() == deployment.topic
-    assert int(headers["orderstats.source.offset"]) >= 0
+    assert_matches_truth(worker.url, truth1)
+    # Invalid events are in the dead-letter topic, byte for byte, with their own headers,
+    # the reason and the source record.
+    assert_dead_letters(deployment, truth1)
 
     status, body = http_json(worker.url + "/api/stores?sort=revenue&limit=5")
-    assert status == 200 and body["complete"] and body["count"] == len(truth["stores"])
+    assert status == 200 and body["complete"] and body["count"] == len(truth1["stores"])
     revenues = [s["totals"]["revenue"] for s in body["stores"]]
     assert revenues == sorted(revenues, reverse=True) and len(revenues) == 5
 
-    check_api_contract(worker.url, truth)
+    check_api_contract(worker.url, truth1)
 
     # A clean stop exits 0; re-reading the whole topic with the state kept changes nothing.
     assert worker.stop() == 0
@@ -67,47 +47,63 @@ def test_stats_are_exact_and_survive_stop_replay_and_kill(deployment: Deployment
     worker = deployment.worker(index=1)
     worker.wait_ready()
     wait_for(lambda: worker.processed() >= 25_000, 120, what="replay of the whole topic")
-    assert_matches_truth(worker.url, truth, timeout=30)
+    assert_matches_truth(worker.url, truth1, timeout=30)
     assert worker.metric('orderstats_events_total{outcome="replayed"}') > 20_000
-    assert len(asyncio.run(read_topic(deployment.broker, f"orders-dlq-{deployment.name}"))) \
-        == truth["invalid"]
+    assert worker.counted() == 0  # nothing counted twice
+    assert_dead_letters(deployment, truth1)  # nothing dead-lettered twice
 
-    # kill -9 in the middle of processing more orders, then replay from the start again.
+    # kill -9 while the worker is provably mid-stream, then a plain restart: it resumes from
+    # the offsets it committed and the state it kept, no offset is moved by hand.
     assert worker.stop() == 0
-    truth = deployment.generate(tmp_path / "truth2.json", *GENERATE, "--seed", "2")
-    worker = deployment.worker(index=1)
+    truth2 = deployment.generate(tmp_path / "truth2.json", *GENERATE, "--seed", "2")
+    worker = deployment.worker(index=1, orderstats_batch_max=str(SLOW_BATCH),
+                               orderstats_test_batch_delay_s=str(SLOW_DELAY_S))
     worker.wait_ready()
-    wait_for(lambda: worker.processed() >= 2_000, 60, interval=0.05, what="some progress")
-    worker.kill()
-    # The killed member stays in the group until its session times out (10 s).
-    wait_for(lambda: asyncio.run(active_members(Connection(deployment.broker), deployment.group)) == 0,
-             40, what="the killed worker to leave the group")
-    reset_to_earliest(deployment)
+    counted_before = kill_mid_stream(worker, truth2["valid"])
     worker = deployment.worker(index=1)
-    worker.wait_ready()
-    merged = merge_truths(tmp_path, ("truth1.json", "truth2.json"))
-    assert_matches_truth(worker.url, merged)
+    worker.wait_ready(timeout=180)
+    both = merge_truths(truth1, truth2)
+    assert_matches_truth(worker.url, both)
+    assert_dead_letters(deployment, both)
+    # Each valid order of the second batch counted once: before the kill or after it.
+    assert counted_before + worker.counted() == truth2["valid"], (counted_before,
+                                                                  worker.counted())
     assert worker.stop() == 0
 
 
-def merge_truths(tmp_path, names) -> dict:
-    """Ground truth of several generator runs (different seeds share no order ids)."""
-    import orjson
+SLOW_BATCH, SLOW_DELAY_S = 1000, 0.5  # 25 batches of 1,000 events, each after a 0.5 s pause
 
-    out: dict = {"stores": {}}
-    for name in names:
-        truth = orjson.loads((tmp_path / name).read_bytes())
-        for store_id, s in truth["stores"].items():
-            m = out["stores"].setdefault(store_id, {"totals": dict.fromkeys(
-                ("orders", "revenue", "items", "late"), 0), "windows": {}})
-            for k, v in s["totals"].items():
-                m["totals"][k] += v
-            for start, w in s["windows"].items():
-                mw = m["windows"].setdefault(start, dict.fromkeys(("orders", "revenue",
-                                                                    "items"), 0))
-                for k, v in w.items():
-                    mw[k] += v
-    return out
+
+def kill_mid_stream(worker: WorkerProcess, valid: int) -> int:
+    """kill -9 ``worker`` while the lag is > 0 and 10%-90% of ``valid`` orders are counted;
+    returns how many it had counted.
+
+    The kill lands in the pause a slowed worker takes before each batch: a batch just ended
+    (the processed count moved) less than half a pause ago. There the counted metric is
+    final (nothing is counted until the next batch), so it can be compared afterwards. It
+    also keeps the kill out of the few milliseconds between a dead letter's ack and the
+    batch's progress write, where a kill would send that dead letter again on restart (the
+    dead-letter topic is at-least-once; ``orderstats dlq`` tells copies apart by origin)."""
+    low, high = valid * 35 // 100, valid * 9 // 10  # well inside 10%-90%: aim for the middle
+    seen = worker.processed()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        asked = time.monotonic()
+        processed = worker.processed()
+        if processed == seen:
+            time.sleep(0.02)
+            continue
+        seen = processed
+        counted = worker.counted()
+        lag = worker.metric("orderstats_consumer_lag")
+        if counted >= high:
+            raise AssertionError(f"missed the middle: {counted} of {valid} counted")
+        if counted > low and lag > 0 and time.monotonic() - asked < SLOW_DELAY_S / 2:
+            worker.kill()
+            print(f"\nkill -9 with {counted} of {valid} orders counted, lag {lag:.0f}")
+            return counted
+    raise AssertionError(f"no batch ended in the middle of the stream ({worker.counted()} "
+                         f"of {valid} counted)")
 
 
 def check_api_contract(url: str, truth: dict) -> None:

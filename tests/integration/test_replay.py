@@ -8,7 +8,8 @@ import time
 import pytest
 
 from app.timefmt import format_iso_ms
-from tests.support import ORDERSTATS, Deployment, assert_matches_truth, wait_for
+from tests.support import (ORDERSTATS, Deployment, assert_matches_truth, http_json,
+                           merge_truths, wait_for)
 
 pytestmark = pytest.mark.kafka
 
@@ -50,17 +51,39 @@ def test_replay_with_state_kept_changes_nothing_and_rebuild_recomputes(deploymen
     assert worker.stop() == 0
 
 
-def test_rebuild_from_a_datetime_keeps_only_what_follows(deployment, tmp_path):
-    deployment.generate(tmp_path / "a.json", *BATCH, "--span", "7200", "--seed", "1")
+def test_rebuild_from_a_datetime_discards_the_state_built_before(deployment, tmp_path):
+    a = deployment.generate(tmp_path / "a.json", *BATCH, "--span", "7200", "--stores", "50",
+                            "--seed", "1")
     time.sleep(1.5)
     boundary = format_iso_ms(int(time.time() * 1000))
     time.sleep(1.5)
-    after = deployment.generate(tmp_path / "b.json", *BATCH, "--span", "1200", "--seed", "2")
+    b = deployment.generate(tmp_path / "b.json", *BATCH, "--span", "1200", "--seed", "2")
+    worker = deployment.worker()
+    worker.wait_ready()
+    both = merge_truths(a, b)
+    assert_matches_truth(worker.url, both)  # the state holds batch a and batch b
+    assert worker.stop() == 0
+    only_a = set(a["stores"]) - set(b["stores"])
+    shared = sorted(set(a["stores"]) & set(b["stores"]))
+    assert only_a and shared  # a over 50 stores, b over 40: both kinds exist
+    old_windows = {s: set(a["stores"][s]["windows"]) - set(b["stores"][s]["windows"])
+                   for s in shared}
+    assert any(old_windows.values())
+
     rebuilt = replay(deployment, "--to-datetime", boundary, "--rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     worker = deployment.worker()
     worker.wait_ready()
-    assert_matches_truth(worker.url, after)  # stores and windows of batch a are absent
+    # Exactly batch b: compare() also fails on any store the API knows and b does not, and
+    # on any window or total that still holds batch a's orders.
+    assert_matches_truth(worker.url, b)
+    for store_id in sorted(only_a):  # gone, not zeroed
+        assert http_json(f"{worker.url}/api/stores/{store_id}")[0] == 404, store_id
+    for store_id in shared:
+        _, body = http_json(f"{worker.url}/api/stores/{store_id}?limit=10000")
+        assert body["totals"]["orders"] == b["stores"][store_id]["totals"]["orders"] \
+            < both["stores"][store_id]["totals"]["orders"]
+        assert not old_windows[store_id] & {w["start"] for w in body["windows"]}
     assert worker.stop() == 0
 
 

@@ -212,7 +212,8 @@ def test_dead_letters_are_counted_by_reason_class_once_acked():
             timestamp=None))
 
     unit = BatchUnit(SimpleNamespace(), send, Topics("rep", "dlq"), None, None)
-    plan = SimpleNamespace(forward=[], invalid=[
+    plan = SimpleNamespace(partition=0, state=SimpleNamespace(lettered=None, dlq_next=-1),
+                           forward=[], invalid=[
         (event(1), "items[0].qty must be between 1 and 1000000, got 0"),
         (event(2), "items[3].qty must be between 1 and 1000000, got -1"),
         (event(3), "not valid UTF-8 JSON: oops")])

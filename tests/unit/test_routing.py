@@ -2,16 +2,31 @@ import zlib
 
 import orjson
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
 
 from agents.routing import KeyRouting
 
 
-@pytest.mark.parametrize("fmt, key", [("raw", b"st-1"), ("json", b'"st-1"')])
-def test_a_store_lives_where_kafkas_default_partitioner_puts_its_key(fmt, key):
-    routing = KeyRouting(fmt, 8)
-    assert routing.key("st-1") == key
-    assert routing.partition("st-1") == DefaultPartitioner()(key, list(range(8)), list(range(8)))
+# murmur2 of these keys as Kafka's Java client computes it (Utils.murmur2, the vectors of
+# Kafka's UtilsTest.testMurmur2): an oracle independent of the aiokafka function under test.
+JAVA_MURMUR2 = {"21": -973932308, "foobar": -790332482,
+                "a-little-bit-long-string": -985981536,
+                "a-little-bit-longer-string": -1486304829,
+                "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971, "abc": 479470107}
+
+
+@pytest.mark.parametrize("partitions", [1, 8, 12, 100])
+def test_a_store_lives_where_kafkas_java_partitioner_puts_its_raw_key(partitions):
+    routing = KeyRouting("raw", partitions)
+    for store_id, java_hash in JAVA_MURMUR2.items():
+        assert routing.key(store_id) == store_id.encode()
+        # Kafka's toPositive(murmur2(key)) % numPartitions
+        assert routing.partition(store_id) == (java_hash & 0x7FFFFFFF) % partitions, store_id
+
+
+def test_json_keys_hash_the_json_spelling():
+    routing = KeyRouting("json", 8)
+    assert routing.key("st-1") == b'"st-1"'
+    assert routing.partition("st-1") == KeyRouting("raw", 8).partition('"st-1"')
 
 
 def test_only_the_right_key_in_the_right_partition_is_direct():

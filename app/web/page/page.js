@@ -122,6 +122,8 @@
     try {
       const resp = await fetch(path, { signal: ctl.signal, cache: "no-store" });
       const data = await resp.json().catch(() => null);
+      // The worker wants its read token (README, "Security"): the cookie is missing or stale.
+      if (resp.status === 401) notice("auth", "error", "This worker needs its read token: reload the page to sign in.");
       return { status: resp.status, data };
     } finally {
       clearTimeout(timer);
