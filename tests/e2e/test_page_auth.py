@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_page import browser, console_errors, page_state, screenshot  # noqa: F401
+from tests.http_call import call
 from tests.support import Deployment, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -23,6 +24,11 @@ def test_sign_in_then_stream(deployment: Deployment, browser: Any, tmp_path: Pat
                         "--rate", "0", "--span", "600")
     w = deployment.worker(ORDERSTATS_API_READ_TOKEN=READ, ORDERSTATS_API_ADMIN_TOKEN=READ + "x")
     w.wait_ready()
+    # Every order counted first: a store the worker has not seen yet answers 404, which the
+    # browser logs as a console error.
+    wait_for(lambda: call(w.url + "/api/stores?limit=1", headers={
+        "Authorization": f"Bearer {READ}"}).json().get("count") == STORES, 60,
+        what="every store counted")
 
     browser.get(w.url + "/?store=s-0001")
     field = browser.find_element("css selector", "input[name=token]")
