@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ import orjson
 from app.cli.order_generator import GroundTruth
 from app.cli.verify import compare
 from app.timefmt import format_iso_ms
-from tests.worker_process import ORDERSTATS, WorkerProcess, free_port, wait_for
+from tests.worker_process import ORDERSTATS, WorkerProcess, free_port, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 STORES = 100
@@ -123,13 +122,7 @@ class Proc:
                                          start_new_session=True)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_process(self.proc)
 
 
 def http_ok(url: str) -> bool:

@@ -24,6 +24,43 @@ import psutil
 ORDERSTATS = str(Path(sys.executable).parent / "orderstats")
 
 
+def read_records(broker: str, topic: str) -> list[Any]:
+    """Every record of ``topic`` from its start, with a plain group-less aiokafka consumer
+    (fetches large enough for a record near the broker's 1 MiB limit plus headers)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    from app.kafka.clients import bootstrap_servers
+
+    async def read() -> list[Any]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers(broker),
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    max_partition_fetch_bytes=2 * 1024 * 1024)
+        await consumer.start()
+        records: list[Any] = []
+        try:
+            while batch := await consumer.getmany(timeout_ms=3000):
+                for recs in batch.values():
+                    records.extend(recs)
+        finally:
+            await consumer.stop()
+        return records
+
+    return asyncio.run(read())
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM, as a service manager would; SIGKILL to its session if it does not exit."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))

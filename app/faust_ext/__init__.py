@@ -19,6 +19,8 @@ through a documented plug-in point and keeps Faust's agents, acks and offset com
   raises the GC thresholds, which the object churn of a fast stream otherwise trips
   thousands of times a second, and stops building DEBUG log records nobody prints.
 
+* :mod:`app.faust_ext.producer`: the transport's ``Producer`` with idempotence on, so a
+  retried send after a lost acknowledgement is not written twice (dead letters exactly once).
 * :mod:`app.faust_ext.rocksdb_memory`: Faust's RocksDB store with one memory budget per
   worker (a store URL scheme).
 * :mod:`app.faust_ext.web_stream`: a streamed answer (Server-Sent Events) from a Faust view;

@@ -30,6 +30,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
 from app.faust_ext.conductor import SingleChannelConductor
+from app.faust_ext.producer import IdempotentProducer
 
 SCHEME = "orderstats"  # broker URLs ``orderstats://host:port`` select this transport
 YIELD_EVERY = 1000
@@ -116,10 +117,12 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
 
 
 class BatchDrainTransport(aiokafka_driver.Transport):
-    """Faust's aiokafka transport with our consumer and conductor (transport attributes)."""
+    """Faust's aiokafka transport with our consumer, conductor and idempotent producer
+    (transport attributes)."""
 
     Consumer = BatchDrainConsumer
     Conductor = SingleChannelConductor
+    Producer = IdempotentProducer
 
 
 drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:BatchDrainTransport"

@@ -7,7 +7,6 @@ the injected invalid events, each once.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
 from pathlib import Path
@@ -15,8 +14,8 @@ from typing import Any, Callable
 
 import orjson
 
-from app.kafka.clients import Connection, consumer
 from tests.support import ORDERSTATS, Deployment, WorkerProcess, assert_matches_truth
+from tests.worker_process import read_records
 
 HOSTS = ("127.0.0.1", "127.0.0.2")
 
@@ -57,18 +56,6 @@ class Load:
             self.proc.wait(10)
 
 
-async def read_all(broker: str, topic: str) -> list[Any]:
-    """Every record of ``topic`` (a group-less reader from the start)."""
-    async with consumer(Connection(broker), auto_offset_reset="earliest") as client:
-        client.subscribe([topic])
-        out: list[Any] = []
-        while True:
-            batch = await client.getmany(timeout_ms=3000)
-            if not batch:
-                return out
-            for records in batch.values():
-                out.extend(records)
-
 
 def assert_dead_letters_exact(dep: Deployment, truth: dict[str, Any], crashes: bool) -> int:
     """The DLQ holds every injected invalid event (by its source offset) exactly once,
@@ -76,7 +63,7 @@ def assert_dead_letters_exact(dep: Deployment, truth: dict[str, Any], crashes: b
     were acknowledged but before its progress was written replays the batch, and the new
     owner finds those letters in the dead-letter partition and does not send them again
     (agents/orders.py check_letters). Returns the copies (always 0 when it returns)."""
-    records = asyncio.run(read_all(dep.broker, f"orders-dlq-{dep.name}"))
+    records = read_records(dep.broker, f"orders-dlq-{dep.name}")
     sources = [(dict(r.headers)["orderstats.source.topic"],
                 dict(r.headers)["orderstats.source.partition"],
                 dict(r.headers)["orderstats.source.offset"]) for r in records]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,13 +15,14 @@ import pytest
 
 from agents.routing import KeyRouting
 from app.cli.order_generator import GroundTruth
-from app.kafka.clients import Connection, consumer
+from app.kafka.clients import Connection
 from app.kafka.dlq import ledger_topic
 from app.kafka.topics import ensure_topic
 from app.timefmt import format_iso_ms
 from tests.kafka_proxy import KafkaProxy
 from tests.support import (ORDERSTATS, Deployment, assert_matches_truth, free_port, http_json,
                            wait_for)
+from tests.worker_process import read_records, stop_process
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -57,13 +56,7 @@ class Gateway:
         wait_for(self.ready, timeout, interval=0.2, what="gateway ready")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_process(self.proc)
 
 
 def order(oid: str, store: str, created_ms: int, qty: int = 2, price: int = 150,
@@ -87,17 +80,6 @@ async def post(url: str, body: bytes, key: str | None = None) -> tuple[int, dict
 def posted(url: str, body: bytes, key: str | None = None) -> tuple[int, dict]:
     return asyncio.run(post(url, body, key))
 
-
-async def read_all(broker: str, topic: str) -> list:
-    async with consumer(Connection(broker), auto_offset_reset="earliest") as client:
-        client.subscribe([topic])
-        out: list = []
-        while True:
-            batch = await client.getmany(timeout_ms=3000)
-            if not batch:
-                return out
-            for records in batch.values():
-                out.extend(records)
 
 
 def test_gateway_to_worker_exact_for_a_mixed_batch(deployment: Deployment, tmp_path):
@@ -239,7 +221,7 @@ def test_503_while_kafka_is_unreachable_then_202_and_nothing_acknowledged_lost(
         print(f"\nfirst 202 {back[0]:.1f}s after the broker came back; "
               f"{len(acked)} acknowledged orders")
         assert back[0] < 6
-        records = asyncio.run(read_all(deployment.broker, deployment.topic))
+        records = read_records(deployment.broker, deployment.topic)
         in_topic = {orjson.loads(r.value)["order_id"] for r in records}
         assert set(acked) <= in_topic, f"lost: {sorted(set(acked) - in_topic)[:10]}"
         routing = KeyRouting("raw", partitions)
@@ -305,12 +287,12 @@ def test_redrive_after_fixing_the_mapping_counts_once_also_twice(deployment: Dep
     assert w2.metric("orderstats_repartitioned_total") == 0
 
     # The redriven records say where they came from; the ledger holds one record each.
-    redriven = [r for r in asyncio.run(read_all(deployment.broker, deployment.topic))
+    redriven = [r for r in read_records(deployment.broker, deployment.topic)
                 if any(k == "orderstats.redrive.origin" for k, _ in r.headers)]
     assert len(redriven) == 120
     origins = {dict(r.headers)["orderstats.redrive.origin"].decode() for r in redriven}
     assert len(origins) == 120 and all(o.startswith(deployment.topic + "/") for o in origins)
-    ledger = asyncio.run(read_all(deployment.broker, ledger_topic(deployment.group)))
+    ledger = read_records(deployment.broker, ledger_topic(deployment.group))
     assert len(ledger) == 120
     assert orjson.loads(deployment.run("dlq", "stats", "--json").stdout)["redriven"] == 120
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import time
@@ -13,8 +12,8 @@ import orjson
 import pytest
 
 from app.order import InvalidOrder, decode_order
-from tests.integration.test_gateway import read_all
 from tests.support import ORDERSTATS, Deployment
+from tests.worker_process import read_records
 
 pytestmark = pytest.mark.kafka
 
@@ -43,7 +42,7 @@ def truth_of_topic(records: list) -> dict:
 
 def check(dep: Deployment, truth_file) -> dict:
     truth = orjson.loads(truth_file.read_bytes())
-    got = truth_of_topic(asyncio.run(read_all(dep.broker, dep.topic)))
+    got = truth_of_topic(read_records(dep.broker, dep.topic))
     assert got["produced"] > 50
     assert {k: truth[k] for k in ("produced", "invalid", "duplicates")} == \
         {k: got[k] for k in ("produced", "invalid", "duplicates")}

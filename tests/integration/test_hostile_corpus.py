@@ -6,31 +6,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from app.kafka.clients import bootstrap_servers
 from tests.hostile_corpus import Hostile, corpus
 from tests.support import Deployment, assert_matches_truth, http_json, wait_for
+from tests.worker_process import read_records
 
 pytestmark = pytest.mark.kafka
 
 CASE = "x-hostile-case"
 
-
-async def read_topic(broker: str, topic: str) -> list:
-    """Every record of ``topic``, with a plain aiokafka consumer."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers(broker),
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_partition_fetch_bytes=2 * 1_048_576)
-    await consumer.start()
-    records: list = []
-    try:
-        while batch := await consumer.getmany(timeout_ms=3000):
-            for recs in batch.values():
-                records.extend(recs)
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def produce_corpus(broker: str, topic: str, cases: list[Hostile]) -> None:
@@ -55,9 +41,9 @@ def test_each_hostile_event_is_dead_lettered_with_its_reason(deployment: Deploym
     asyncio.run(produce_corpus(deployment.broker, deployment.topic, cases))
     assert_matches_truth(worker.url, truth)
     dlq_topic = f"orders-dlq-{deployment.name}"
-    wait_for(lambda: len(asyncio.run(read_topic(deployment.broker, dlq_topic))) >= len(cases),
+    wait_for(lambda: len(read_records(deployment.broker, dlq_topic)) >= len(cases),
              60, what="every hostile event in the dead-letter topic")
-    letters = asyncio.run(read_topic(deployment.broker, dlq_topic))
+    letters = read_records(deployment.broker, dlq_topic)
     by_case: dict[str, list] = {}
     for rec in letters:
         by_case.setdefault(dict(rec.headers)[CASE].decode(), []).append(rec)

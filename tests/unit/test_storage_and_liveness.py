@@ -36,3 +36,17 @@ def test_the_probe_reports_an_unreachable_broker_and_its_return():
     assert metrics.KAFKA_UP._value.get() == 0
     live._up()  # what a successful probe records
     assert live.up and live.reason == "" and metrics.KAFKA_UP._value.get() == 1
+
+
+def test_the_workers_producer_is_idempotent_outside_transactions():
+    """A retried send after a lost acknowledgement must not be written twice (dead letters
+    exactly once through a broker outage): the transport's producer turns idempotence on."""
+    from types import SimpleNamespace
+
+    from app.faust_ext.consumer import BatchDrainTransport
+    from app.faust_ext.producer import IdempotentProducer
+
+    assert BatchDrainTransport.Producer is IdempotentProducer
+    producer = object.__new__(IdempotentProducer)
+    producer.app = SimpleNamespace(in_transaction=False)
+    assert producer._settings_extra() == {"acks": "all", "enable_idempotence": True}
