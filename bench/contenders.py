@@ -1,147 +1,109 @@
-"""Running each contender on the dataset and measuring it as a whole process."""
+"""Running each contender on the dataset and cutting out its timed window.
+
+Every contender is a process of its own, started before the clock runs; the runner samples
+its CPU and RSS and the broker's CPU (bench/sampler.py) and polls its group's committed
+offsets (bench/committed.py). The peers (ceiling, Faust, Quix) are bench scripts released
+through their stdin once committed; orderstats is the shipped worker (bench/orderstats_runner.py).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import aiohttp
 import orjson
 
-from bench.dataset import Dataset, Windows, diff_windows
-from tests.worker_process import PeakRss, WorkerProcess
+from bench.committed import CommitWatch
+from bench.dataset import Dataset
+from bench.measurement import Measurement, measure
+from bench.orderstats_runner import run_orderstats
+from bench.sampler import ProcSampler
 
-PEERS = {
-    "ceiling": "bench.ceiling_contender",
-    "naive-faust": "bench.naive_faust_contender",
-    "quix": "bench.quix_contender",
+# name -> (module, extra arguments): the bench scripts sharing bench/contender.py's CLI
+PEERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ceiling": ("bench.ceiling_contender", ()),
+    "naive-faust": ("bench.naive_faust_contender", ()),
+    "faust-tuned": ("bench.naive_faust_contender", ("--tuned",)),
+    "quix": ("bench.quix_contender", ()),
+    "quix-tuned": ("bench.quix_contender", ("--tuned",)),
 }
-CONTENDERS = ("ceiling", "naive-faust", "quix", "orderstats")
-
-
-@dataclass
-class Measurement:
-    contender: str
-    events: int
-    seconds: float  # first event consumed -> last event consumed
-    events_per_s: float
-    peak_rss_mb: float
-    cpu_s: float
-    correct: bool
-    problems: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "problems": self.problems[:5]}
-
-
-def _measure(name: str, data: Dataset, first: float, done: float, rusage: object,
-             peak_mb: float, windows: Windows) -> Measurement:
-    problems = diff_windows(data.truth, windows)
-    seconds = max(done - first, 1e-9)
-    return Measurement(name, data.records, seconds, data.records / seconds, peak_mb,
-                       rusage.ru_utime + rusage.ru_stime, not problems, problems)
-
-
-def run_peer(name: str, broker: str, data: Dataset, work: Path, timeout: float) -> Measurement:
-    """A contender script: it consumes ``data.events`` events, writes its result, exits."""
-    out = work / f"{name}-{uuid.uuid4().hex[:6]}.json"
-    state = work / f"state-{out.stem}"
-    cmd = [sys.executable, "-m", PEERS[name], "--broker", broker, "--topic", data.topic,
-           "--group", f"bench-{out.stem}", "--expected", str(data.events), "--out", str(out),
-           "--state-dir", str(state)]
-    with open(work / f"{out.stem}.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    rss = PeakRss(proc.pid)
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            pid, status, rusage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.05)
-    peak_mb = rss.stop()
-    if not out.exists():
-        return Measurement(name, data.events, 0, 0, peak_mb,
-                           rusage.ru_utime + rusage.ru_stime, False,
-                           [f"no result (exit status {status}), see {work}/{out.stem}.log"])
-    result = orjson.loads(out.read_bytes())
-    return _measure(name, data, result["first_event_at"], result["done_at"], rusage, peak_mb,
-                    result["windows"])
-
-
-async def _api_windows(url: str, stores: list[str]) -> Windows:
-    out: Windows = {}
-    sem = asyncio.Semaphore(16)
-    async with aiohttp.ClientSession() as session:
-        async def one(store: str) -> None:
-            async with sem, session.get(f"{url}/api/stores/{store}",
-                                        params={"limit": "10000"}) as resp:
-                if resp.status == 200:
-                    body = await resp.json()
-                    out[store] = {w["start"]: [w["orders"], w["revenue"]]
-                                  for w in body["windows"]}
-        await asyncio.gather(*(one(s) for s in stores))
-    return out
-
-
+PLAIN = "orderstats-plain"  # orderstats without uvloop and its GC tuning (sensitivity)
+CONTENDERS = ("ceiling", "naive-faust", "faust-tuned", "quix", "quix-tuned", "orderstats",
+              PLAIN)
 BASELINE = "baseline"  # orderstats of another install (``--baseline PATH``), e.g. before a change
 UNKEYED = "orderstats-unkeyed"  # orderstats on the same orders produced without keys
 HOSTILE = "orderstats-hostile"  # orderstats on the same orders with hostile events mixed in
+RELEASE_TIMEOUT_S = 600  # reading the state back and writing the result, after the window
 
 
-def run_orderstats(broker: str, data: Dataset, work: Path, timeout: float,
-                   label: str = "orderstats", binary: str | None = None) -> Measurement:
-    """orderstats as shipped: a worker process; results read back through its live API."""
-    name = f"bench-os-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "ORDERSTATS_BROKER": f"kafka://{broker}", "ORDERSTATS_APP_ID": name,
-           "ORDERSTATS_ORDERS_TOPIC": data.topic, "ORDERSTATS_DLQ_TOPIC": f"{name}-dlq"}
-    worker = WorkerProcess(env, work / name, **({"binary": binary} if binary else {})
-                           ).start(loglevel="warn")
-    rss = PeakRss(worker.proc.pid)
+def run_peer(name: str, broker: str, broker_pid: int | None, data: Dataset, work: Path,
+             timeout: float) -> Measurement:
+    """A contender script: it consumes the topic and commits until the runner saw its
+    offsets committed at the log end and closed its stdin; then it writes its result."""
+    module, extra = PEERS[name]
+    out = work / f"{name}-{uuid.uuid4().hex[:6]}.json"
+    group = f"bench-{out.stem}"
+    cmd = [sys.executable, "-m", module, "--broker", broker, "--topic", data.topic,
+           "--group", group, "--expected", str(data.records), "--out", str(out),
+           "--state-dir", str(work / f"state-{out.stem}"), "--timeout",
+           str(timeout + RELEASE_TIMEOUT_S), *extra]
+    log_path = work / f"{out.stem}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    sampler = ProcSampler({"contender": proc.pid, **({"broker": broker_pid} if broker_pid
+                                                      else {})})
+    watch = CommitWatch(broker, group, {data.topic: data.ends})
+    problems: list[str] = []
     try:
-        worker.wait_ready(timeout=120)
-        # Timed like the peers: from the start of the first batch to the last event.
-        first = done = 0.0
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            n = worker.counted()
-            bad = worker.metric('orderstats_events_total{outcome="invalid"}') if data.hostile else 0
-            now = time.time()
-            if n >= data.events and bad >= data.hostile:
-                done = now
-                first = worker.metric("orderstats_first_batch_started_seconds")
-                break
-            time.sleep(0.02)
-        windows = asyncio.run(_api_windows(worker.url, sorted(data.truth)))
+        if not watch.wait(timeout, lambda: proc.poll() is None):
+            problems.append(f"committed offsets never reached the log end (exit status "
+                            f"{proc.poll()}), see {log_path}")
     finally:
-        peak_mb = rss.stop()
-        worker.stop()
-    if not done:
-        return Measurement(label, data.events, 0, 0, peak_mb, 0, False,
-                           ["did not finish in time"])
-    return _measure(label, data, first, done, worker.rusage, peak_mb, windows)
+        watch.stop()
+        proc.stdin.close()  # released: read the state back, write the result, exit
+        try:
+            proc.wait(RELEASE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        sampler.stop()
+    if not out.exists():
+        problems.append(f"no result (exit status {proc.returncode}), see {log_path}")
+        return measure(name, data, 0, 0, watch.reached_at, sampler, {}, problems)
+    result = orjson.loads(out.read_bytes())
+    return measure(name, data, result["first_event_at"], result["done_at"], watch.reached_at,
+                   sampler, result["windows"], problems)
 
 
-def run_contender(name: str, broker: str, data: Dataset, work: Path,
-                  timeout: float = 900, baseline: str | None = None) -> Measurement:
-    if name == "orderstats":
-        return run_orderstats(broker, data, work, timeout)
-    if name == BASELINE:
-        return run_orderstats(broker, data, work, timeout, BASELINE, baseline)
-    if name == UNKEYED:
-        assert data.unkeyed is not None, "--unkeyed produces the unkeyed dataset"
-        return run_orderstats(broker, data.unkeyed, work, timeout, UNKEYED)
-    if name == HOSTILE:
-        assert data.with_hostile is not None, "--hostile produces the dataset with hostile events"
-        return run_orderstats(broker, data.with_hostile, work, timeout, HOSTILE)
-    return run_peer(name, broker, data, work, timeout)
+def run_contender(name: str, broker: str, broker_pid: int | None, data: Dataset, work: Path,
+                  timeout: float, baseline: str | None = None) -> Measurement:
+    if name in PEERS:
+        return run_peer(name, broker, broker_pid, data, work, timeout)
+    runs = {
+        "orderstats": lambda: run_orderstats(broker, broker_pid, data, work, timeout),
+        PLAIN: lambda: run_orderstats(broker, broker_pid, data, work, timeout, PLAIN,
+                                      untuned=True),
+        BASELINE: lambda: run_orderstats(broker, broker_pid, data, work, timeout, BASELINE,
+                                         binary=baseline),
+        UNKEYED: lambda: run_orderstats(broker, broker_pid, _need(data.unkeyed, "--unkeyed"),
+                                        work, timeout, UNKEYED, repartitioned=True),
+        HOSTILE: lambda: run_orderstats(broker, broker_pid,
+                                        _need(data.with_hostile, "--hostile"), work, timeout,
+                                        HOSTILE),
+    }
+    return runs[name]()
+
+
+def _need(data: Dataset | None, option: str) -> Dataset:
+    assert data is not None, f"{option} produces this contender's dataset"
+    return data
+
+
+def wait_quiet(seconds: float = 2.0) -> None:
+    """A pause between contenders: the previous one's exit (and the broker's group and log
+    housekeeping) should not land in the next one's window."""
+    time.sleep(seconds)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from app.cli.order_generator import GeneratorConfig, OrderGenerator
 from app.cli.generate import print_progress
 from app.kafka.clients import Connection
+from app.kafka.offsets import log_bounds
 from app.kafka.producer import produce
 from app.kafka.topics import ensure_topic
 
-Windows = dict[str, dict[str, list[int]]]  # store -> window start (ISO) -> [orders, revenue]
+# store -> window start (ISO) -> [orders, revenue, items]
+Windows = dict[str, dict[str, list[int]]]
 
 
 @dataclass
@@ -22,6 +24,7 @@ class Dataset:
     events: int
     stores: int
     truth: Windows
+    ends: dict[int, int] = field(default_factory=dict)  # partition -> log end once produced
     unkeyed: "Dataset | None" = None  # the same orders without keys (bench --unkeyed)
     hostile: int = 0  # hostile events mixed in (each must be dead-lettered, none counted)
     with_hostile: "Dataset | None" = None  # the same orders plus hostile ones (--hostile)
@@ -59,19 +62,22 @@ def produce_dataset(broker: str, topic: str, events: int, stores: int, seed: int
     gen = OrderGenerator(GeneratorConfig(stores=stores, seed=seed, keys=keys))
     now_ms = int(time.time() * 1000)
     sent = 0
+    ends: dict[int, int] = {}
 
     async def run() -> None:
-        nonlocal sent
+        nonlocal sent, ends
         conn = Connection(broker)
         await ensure_topic(conn, topic, partitions)
         records = gen.events(events, now_ms - span_s * 1000, span_s * 1000, now_ms)
         sent = await produce(conn, topic, mix_hostile(records, hostile) if hostile else records,
                              progress=print_progress)
+        ends = {p: hi for p, (_lo, hi) in (await log_bounds(conn, topic)).items()}
 
     asyncio.run(run())
-    truth = {store: {start: [w["orders"], w["revenue"]] for start, w in s["windows"].items()}
+    truth = {store: {start: [w["orders"], w["revenue"], w["items"]]
+                     for start, w in s["windows"].items()}
              for store, s in gen.truth.stores.items()}
-    return Dataset(topic, events, stores, truth, hostile=sent - events)
+    return Dataset(topic, events, stores, truth, ends, hostile=sent - events)
 
 
 def diff_windows(truth: Windows, got: Windows) -> list[str]:

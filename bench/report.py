@@ -1,68 +1,77 @@
-"""Turning repeated measurements into the table: medians, spreads and same-run ratios."""
+"""Turning repeated measurements into the table: medians with confidence intervals, and
+ratios taken within each repetition (same minutes, same noise) before their median."""
 
 from __future__ import annotations
 
 import platform
 import statistics
-from typing import Sequence
 
-from bench.contenders import Measurement
+from bench.measurement import Measurement
+from bench.median_ci import median_ci
 
 
-def _median_spread(values: Sequence[float]) -> tuple[float, float, float]:
-    return statistics.median(values), min(values), max(values)
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def summarize(runs: list[dict[str, Measurement]]) -> dict:
-    """``runs``: one dict per repetition, contender -> measurement of that repetition."""
-    names = list(runs[0])
+    """``runs``: one dict per repetition, contender -> its (exact) measurement."""
+    names = list(dict.fromkeys(n for r in runs for n in r))
     summary: dict = {"contenders": {}, "ratios": {}}
     for name in names:
         ms = [r[name] for r in runs if name in r]
-        rate = _median_spread([m.events_per_s for m in ms])
         summary["contenders"][name] = {
-            "events_per_s": {"median": rate[0], "min": rate[1], "max": rate[2]},
-            "peak_rss_mb": statistics.median(m.peak_rss_mb for m in ms),
-            "cpu_s": statistics.median(m.cpu_s for m in ms),
-            "correct": all(m.correct for m in ms),
-            "problems": [p for m in ms for p in m.problems][:5],
+            "events_per_s": median_ci([m.events_per_s for m in ms]).to_json(),
+            "processed_events_per_s": median_ci([m.processed_events_per_s
+                                                 for m in ms]).to_json(),
+            "cpu_s_per_million": _median([m.per_million(m.cpu_s) for m in ms]),
+            "broker_cpu_s_per_million": _median([m.per_million(m.broker_cpu_s) for m in ms]),
+            "peak_rss_mb": _median([m.peak_rss_mb for m in ms]),
+            "processed_source": ms[0].processed_source,
+            "exact": all(m.exact for m in ms),
         }
-    # Ratios are taken within each repetition (same minute, same noise), then the median.
     for a in names:
         for b in names:
-            if a == b:
-                continue
             ratios = [r[a].events_per_s / r[b].events_per_s for r in runs
-                      if a in r and b in r and r[b].events_per_s > 0]
+                      if a != b and a in r and b in r and r[b].events_per_s > 0]
             if ratios:
-                summary["ratios"][f"{a}/{b}"] = _median_spread(ratios)
+                summary["ratios"][f"{a}/{b}"] = median_ci(ratios).to_json()
     return summary
 
 
+def _fmt(x: float | None, spec: str = ",.0f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _ci(c: dict, spec: str = ",.0f") -> str:
+    return f"{c['median']:{spec}} ({c['low']:{spec}}-{c['high']:{spec}})"
+
+
 def markdown(summary: dict, meta: dict) -> str:
-    c = summary["contenders"]
-    r = summary["ratios"]
+    c, r = summary["contenders"], summary["ratios"]
+    coverage = next(iter(c.values()))["events_per_s"]["coverage"] if c else 0
     lines = [f"Dataset: {meta['events']:,} orders, {meta['stores']:,} stores (Zipf), "
-             f"{meta['partitions']} partitions, 60 s tumbling windows; {meta['repeat']} runs; "
-             f"{meta['machine']}.", "",
-             "| contender | events/s (median, min-max) | x ceiling | peak RSS MB | CPU s "
-             "| exact |", "|---|---|---|---|---|---|"]
+             f"{meta['partitions']} partitions, 60 s tumbling windows; {meta['repeat']} "
+             f"repetitions in rotated order; {meta['machine']}. Medians with a "
+             f"{coverage:.1%} order-statistic confidence interval; time from the first record "
+             "delivered to user code until the group's committed offsets reach the log end; "
+             "CPU and peak RSS over that window only.", "",
+             "| contender | events/s to committed | events/s to last processed | x ceiling "
+             "| CPU s / 1M events | broker CPU s / 1M events | peak RSS MB | exact |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, s in c.items():
-        e = s["events_per_s"]
         ratio = r.get(f"{name}/ceiling")
-        lines.append(f"| {name} | {e['median']:,.0f} ({e['min']:,.0f}-{e['max']:,.0f}) | "
-                     f"{ratio[0]:.2f} |" if ratio else f"| {name} | {e['median']:,.0f} "
-                     f"({e['min']:,.0f}-{e['max']:,.0f}) | 1.00 |")
-        lines[-1] += f" {s['peak_rss_mb']:.0f} | {s['cpu_s']:.1f} | " \
-                     f"{'yes' if s['correct'] else 'NO'} |"
-    peers = [n for n in c if n != "orderstats"]
+        x = "1.00" if name == "ceiling" else (_ci(ratio, ".3f") if ratio else "-")
+        lines.append(f"| {name} | {_ci(s['events_per_s'])} | "
+                     f"{_ci(s['processed_events_per_s'])} | {x} | "
+                     f"{_fmt(s['cpu_s_per_million'], '.1f')} | "
+                     f"{_fmt(s['broker_cpu_s_per_million'], '.1f')} | "
+                     f"{_fmt(s['peak_rss_mb'])} | {'yes' if s['exact'] else 'NO'} |")
     if "orderstats" in c:
-        lines += ["", "orderstats vs each: " + ", ".join(
-            f"{r[f'orderstats/{p}'][0]:.2f}x {p} ({r[f'orderstats/{p}'][1]:.2f}-"
-            f"{r[f'orderstats/{p}'][2]:.2f})" for p in peers if f"orderstats/{p}" in r)]
-    for name, s in c.items():
-        if s["problems"]:
-            lines.append(f"\n{name} mismatches (first 5): {s['problems']}")
+        lines += ["", "orderstats vs each (median of the per-repetition ratios, CI): " + ", ".join(
+            f"{_ci(r[f'orderstats/{p}'], '.2f')}x {p}" for p in c
+            if f"orderstats/{p}" in r)]
     return "\n".join(lines)
 
 
@@ -71,3 +80,14 @@ def machine() -> str:
 
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, " \
            f"Python {platform.python_version()}"
+
+
+def code_version() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes"
+                                                  if git("status", "--porcelain") else "")

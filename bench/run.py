@@ -1,14 +1,18 @@
 """The benchmark: one broker, one pre-produced dataset, every contender, correctness checked.
 
-    scripts/bench [--events 200000 | --full] [--repeat 3] [--contenders ...]
+    scripts/bench [--events 1000000] [--repeat 7] [--contenders ...] [--quick]
 
-Prints a markdown table (ratios measured side by side within each repetition, medians and
-spreads across repetitions) and writes it with the raw figures to bench-results/.
+Every repetition runs every contender once, in an order rotated by one each repetition. A
+contender that is not exact (any window's orders, revenue or items differ from the truth, or
+it never commits the log end) fails the benchmark at once: no median hides it. Prints a
+markdown table (medians with confidence intervals, ratios within each repetition) and writes
+it with the raw figures to bench-results/.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,19 +20,26 @@ from pathlib import Path
 import orjson
 
 from app.kafka.clients import bootstrap_servers
-from bench.contenders import BASELINE, CONTENDERS, HOSTILE, UNKEYED, run_contender
+from bench.broker_pid import find_broker_pid
+from bench.contenders import BASELINE, CONTENDERS, HOSTILE, UNKEYED, run_contender, wait_quiet
 from bench.dataset import produce_dataset
 from bench.phases import burst, latency, recovery, steady
-from bench.report import machine, markdown, summarize
+from bench.report import code_version, machine, markdown, summarize
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--broker", default="kafka://127.0.0.1:9092")
-    p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--full", action="store_true", help="1,000,000 events")
+    p.add_argument("--broker-pid", type=int, default=0, help="the broker's process, whose "
+                   "CPU is measured (default: the local process listening on its port)")
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--full", action="store_true", help="1,000,000 events (the default)")
+    p.add_argument("--quick", action="store_true", help="a small run while developing: "
+                   "50,000 events, 2 repetitions, no latency or recovery phases")
     p.add_argument("--stores", type=int, default=1000)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--timeout", type=float, default=3600,
+                   help="seconds a contender may take to commit the log end")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
     p.add_argument("--latency-rates", type=int, nargs="*", default=[5000, 20000])
@@ -51,6 +62,8 @@ def main() -> None:
     p.add_argument("--baseline", default="", help="an orderstats executable of another "
                    "install (e.g. a checkout before a change): run as contender 'baseline'")
     a = p.parse_args()
+    if a.quick:
+        a.events, a.repeat, a.latency_rates, a.recovery_events = 50_000, 2, [], 0
     if a.baseline:
         a.contenders = [*a.contenders, BASELINE]
     if a.unkeyed:
@@ -59,6 +72,10 @@ def main() -> None:
         a.contenders = [*a.contenders, HOSTILE]
     events = 1_000_000 if a.full else a.events
     broker = bootstrap_servers(a.broker).split(",")[0]
+    broker_pid = a.broker_pid or find_broker_pid(broker)
+    if not broker_pid:
+        print(f"no local process listens on {broker}: the broker's CPU is not measured "
+              "(--broker-pid)", flush=True)
     work = Path(tempfile.mkdtemp(prefix="orderstats-bench-"))
     stamp = time.strftime("%Y%m%d-%H%M%S")
 
@@ -71,18 +88,33 @@ def main() -> None:
     if a.hostile:
         data.with_hostile = produce_dataset(broker, f"bench-{stamp}-hostile", events, a.stores,
                                             a.seed, hostile=a.hostile)
-    runs = []
+    meta = {"events": events, "stores": a.stores, "partitions": 8, "repeat": a.repeat,
+            "machine": machine(), "topic": data.topic, "broker_pid": broker_pid,
+            "command": " ".join(sys.argv[1:]), "code": code_version()}
+    a.out.mkdir(exist_ok=True)
+    runs: list[dict] = []
     for rep in range(a.repeat):
         run = {}
-        for name in a.contenders:
-            m = run_contender(name, broker, data, work, baseline=a.baseline or None)
-            print(f"  run {rep + 1}/{a.repeat} {name:12s} {m.events_per_s:>9,.0f} ev/s  "
-                  f"rss {m.peak_rss_mb:6.0f} MB  cpu {m.cpu_s:6.1f} s  "
-                  f"{'exact' if m.correct else 'WRONG'}", flush=True)
+        shift = rep % len(a.contenders)
+        for name in [*a.contenders[shift:], *a.contenders[:shift]]:
+            m = run_contender(name, broker, broker_pid, data, work, a.timeout,
+                              baseline=a.baseline or None)
+            print(f"  run {rep + 1}/{a.repeat} {name:18s} {m.events_per_s:>9,.0f} ev/s "
+                  f"(processed {m.processed_events_per_s:>9,.0f})  cpu {m.cpu_s or 0:6.1f} s  "
+                  f"broker {m.broker_cpu_s or 0:5.1f} s  rss {m.peak_rss_mb or 0:5.0f} MB  "
+                  f"{'exact' if m.exact else 'NOT EXACT'}", flush=True)
             run[name] = m
+            if not m.exact:
+                failed = {"meta": meta, "failed": m.to_json(),
+                          "runs": [{k: x.to_json() for k, x in r.items()}
+                                   for r in [*runs, run]]}
+                path = a.out / f"bench-{stamp}-FAILED.json"
+                path.write_bytes(orjson.dumps(failed, option=orjson.OPT_INDENT_2))
+                sys.exit(f"\nBENCHMARK FAILED: {name} was not exact in repetition {rep + 1} "
+                         f"(first problems: {m.problems[:3]}); nothing is reported as a "
+                         f"median. Details: {path}")
+            wait_quiet()
         runs.append(run)
-    meta = {"events": events, "stores": a.stores, "partitions": 8, "repeat": a.repeat,
-            "machine": machine(), "topic": data.topic}
     summary = summarize(runs)
     result = {"meta": meta, "summary": summary,
               "runs": [{k: m.to_json() for k, m in r.items()} for r in runs]}
@@ -120,7 +152,6 @@ def main() -> None:
                      f"{st['rss_mb_serving_after_restart']:.0f} MB (peak while processing "
                      f"{st['peak_rss_mb_processing']:.0f} MB)")
     text = table + ("\n\n" + "\n".join(extra) if extra else "")
-    a.out.mkdir(exist_ok=True)
     (a.out / f"bench-{stamp}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     (a.out / f"bench-{stamp}.md").write_text(text + "\n")
     print("\n" + text)
