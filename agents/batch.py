@@ -30,7 +30,7 @@ from tables.dedup import Segment, Verdict
 from tables.fence import Applied, BatchResult, apply_batch, window_keys
 from tables.schema import StatsTables
 from tables.values import ORDERS, SOURCES, TotalsValue, WindowValue
-from tables.windows import TumblingWindows
+from tables.windows import NO_ROLLUPS, Rollups, TumblingWindows
 
 MAX_FUTURE_MS = 7 * 86400 * 1000
 # A dead letter the dead-letter topic refuses as too large (a topic made before the worker
@@ -84,8 +84,9 @@ class BatchUnit:
 
     def __init__(self, tables: StatsTables, send: Send, topics: Topics,
                  windows: TumblingWindows, routing: KeyRouting,
-                 mapping: EventMapping | None = None) -> None:
+                 mapping: EventMapping | None = None, rollups: Rollups = NO_ROLLUPS) -> None:
         self.tables = tables
+        self.rollups = rollups
         self.send = send
         self.topics = topics
         self.windows = windows
@@ -97,17 +98,19 @@ class BatchUnit:
                 by_source: dict[int, list[EventT]], now_ms: int) -> Plan:
         """Decode, validate, route, dedup and aggregate; reads the tables, writes nothing."""
         cutoff = self.windows.late_cutoff_ms(now_ms)
+        rollups, rollup_cutoffs = self.rollups, self.rollups.cutoffs(now_ms)
         decoded, forward, invalid = self._decode(partition, state, by_source,
                                                  now_ms + MAX_FUTURE_MS)
         accepted, duplicates, watermark = self._dedup(state, decoded)
-        wkeys = list(window_keys(accepted, self.windows, cutoff))
+        wkeys = list(window_keys(accepted, self.windows, cutoff, rollups, rollup_cutoffs))
         stores = list({a.order.store_id for a in accepted})
         t = self.tables
         stored_windows = {k: WindowValue.load(v) for k, v in zip(
             wkeys, t.windows.get_many(partition, [keys.window_key(*k) for k in wkeys]))}
         stored_totals = {s: TotalsValue.load(v) for s, v in zip(
             stores, t.totals.get_many(partition, stores))}
-        result = apply_batch(accepted, stored_windows, stored_totals, self.windows, cutoff)
+        result = apply_batch(accepted, stored_windows, stored_totals, self.windows, cutoff,
+                             rollups, rollup_cutoffs)
         segment = state.dedup.seal(state.next_seq, watermark)
         expired_segments = state.dedup.expire(watermark, lambda seq: [
             tuple(e) for e in (t.dedup.get(partition, keys.dedup_segment_key(partition, seq))
@@ -123,7 +126,8 @@ class BatchUnit:
         through = {source: max(e.message.offset for e in evs)
                    for source, evs in by_source.items() if evs}
         return Plan(partition, through, result, state, segment, expired_segments,
-                    expired_windows(t.windows, partition, state, self.windows, cutoff),
+                    expired_windows(t.windows, partition, state, self.windows, cutoff,
+                                    rollups, now_ms),
                     watermark, forward, invalid)
 
     def _decode(self, partition: int, state: PartitionState, by_source: dict[int, list[EventT]],

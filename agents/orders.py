@@ -34,6 +34,7 @@ from app.settings import Settings
 from tables.schema import StatsTables
 from tables.store import StorageError
 from tables.values import ORDERS, REPARTITION
+from agents.rollups import rollups_of
 from tables.windows import TumblingWindows
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class OrderBatchProcessor:
         self.routing = KeyRouting(settings.key_format, settings.partitions)
         self.unit = BatchUnit(tables, send, topics,
                               TumblingWindows(settings.window_size_s, settings.retention_s),
-                              self.routing, settings.mapping)
+                              self.routing, settings.mapping, rollups_of(settings.windows))
         self.partitions: dict[int, PartitionState] = {}
         self.owned: set[int] = set()
         self._batch = asyncio.Lock()  # one batch at a time, and no revocation under it
@@ -195,4 +196,5 @@ class OrderBatchProcessor:
             logging.shutdown()
             os._exit(70)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.LAST_BATCH.set_to_current_time()
         metrics.BATCH_EVENTS.observe(len(events))

@@ -26,6 +26,9 @@ WINDOWS_EXPIRED = Counter("orderstats_windows_expired", "Windows deleted past th
 FIRST_BATCH = Gauge("orderstats_first_batch_started_seconds", "Wall-clock time this worker "
                     "started its first batch (0 before); the benchmark times from it",
                     registry=REGISTRY)
+LAST_BATCH = Gauge("orderstats_last_batch_finished_seconds", "Wall-clock time this worker "
+                   "finished applying its latest batch (0 before); the benchmark's "
+                   "last record processed", registry=REGISTRY)
 REREADS = Counter("orderstats_rereads", "Partitions re-read from the next expected offset "
                   "because fetched records were dropped before reaching the agent "
                   "(a rebalance race); nothing is lost, the re-read replaces them",

@@ -15,6 +15,7 @@ from app.access import Access
 from app.cors import Cors
 from app.event_mapping import EventMapping
 from app.security import Security
+from app.window_config import WindowConfig, window_config
 
 T = TypeVar("T")
 
@@ -106,6 +107,8 @@ class Settings:
     standby_replicas: int = 1
     replication_factor: int = 1  # of every topic the app creates (changelogs, DLQ, ...)
     session_timeout_s: float = 10.0
+    # After a shadow rebuild's switch, an old epoch's worker forwards this long, then stops
+    retire_after_s: float = 30.0
     fast_consumer: bool = True
     event_loop: str = "uvloop"
     key_format: str = "raw"
@@ -124,6 +127,7 @@ class Settings:
     access: Access = field(default_factory=Access)  # HTTP tokens; repr leaves them out
     cors: Cors = field(default_factory=Cors)
     mapping: EventMapping = field(default_factory=EventMapping)
+    windows: WindowConfig = field(default_factory=WindowConfig)  # rollups, zone, grace
 
     @property
     def advertised_host(self) -> str:
@@ -138,8 +142,16 @@ class Settings:
         e = os.environ if env is None else env
         d = cls()
         access, cors = _access(e)
-        return cls(**_stream_fields(e, d), **_gateway_fields(e, d), security=_security(e),
-                   access=access, cors=cors, mapping=_mapping(e))
+        stream = _stream_fields(e, d)
+        try:
+            base_s, windows = window_config(
+                e, stream["window_size_s"] if e.get("ORDERSTATS_WINDOW_SIZE_S") else None)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        if base_s is not None:
+            stream["window_size_s"] = base_s
+        return cls(**stream, **_gateway_fields(e, d), security=_security(e),
+                   access=access, cors=cors, mapping=_mapping(e), windows=windows)
 
     def __post_init__(self) -> None:
         if self.retention_s < self.window_size_s:
@@ -178,6 +190,8 @@ def _stream_fields(e: Mapping[str, str], d: Settings) -> dict:
                                  int, lambda v: 1 <= v <= 32, "must be 1..32"),
         session_timeout_s=_read(e, "ORDERSTATS_SESSION_TIMEOUT_S", d.session_timeout_s,
                                 float, lambda v: 6 <= v <= 300, "must be 6..300 seconds"),
+        retire_after_s=_read(e, "ORDERSTATS_RETIRE_AFTER_S", d.retire_after_s, float,
+                             lambda v: 0 <= v <= 86400, "must be 0..86400 seconds"),
         fast_consumer=_read(e, "ORDERSTATS_FAST_CONSUMER", d.fast_consumer, _flag),
         event_loop=_read(e, "ORDERSTATS_EVENT_LOOP", d.event_loop, str,
                          lambda v: v in ("uvloop", "asyncio"), "must be uvloop or asyncio"),

@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 
 from agents.batch import Topics
 from agents.orders import OrderBatchProcessor, define_orders_agent
+from app.epoch_watch import watch_epochs
 from app.faust_ext import SCHEME, STORE_URL, BatchStream, RawBytesSchema, tune_runtime
 from app.kafka.clients import Connection, unreachable
 from app.kafka.dlq import SentLetters
@@ -130,8 +131,11 @@ def build_app(settings: Settings, epoch: int = 1, worker: bool = True) -> Orders
     define_orders_agent(app, sources, processor, settings)
     wire_lifecycle(app, settings, conn, tables, topics, list(probes.values()), worker)
     cluster = Cluster(app, settings, processor.routing)
-    register_views(app, StatsReader(tables, settings, cluster.active_partitions), cluster,
-                   settings)
+    reader = StatsReader(tables, settings, cluster.active_partitions)
+    reader.epoch = epoch  # every answer names its epoch (as_of.epoch)
+    register_views(app, reader, cluster, settings)
+    if worker:  # registers, follows the control topic, retires after a switch
+        cluster.watch = watch_epochs(app, settings, conn, epoch, cluster)
     return Orderstats(app, settings, sources, tables, processor)
 
 

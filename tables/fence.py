@@ -16,7 +16,7 @@ from typing import Iterable, Mapping, NamedTuple
 from app.order import Order
 from tables.keys import WindowKey
 from tables.values import TotalsValue, WindowValue
-from tables.windows import TumblingWindows
+from tables.windows import NO_ROLLUPS, Rollups, TumblingWindows
 
 
 class Applied(NamedTuple):
@@ -60,21 +60,37 @@ class BatchResult:
     replayed: int = 0
 
 
-def window_keys(orders: Iterable[Applied], windows: TumblingWindows,
-                cutoff_ms: int) -> set[WindowKey]:
+def window_keys(orders: Iterable[Applied], windows: TumblingWindows, cutoff_ms: int,
+                rollups: Rollups = NO_ROLLUPS, rollup_cutoffs: tuple[int, ...] = ()
+                ) -> set[WindowKey]:
     """The window keys a batch will touch: what the caller must read before applying."""
-    return {(a.order.store_id, windows.start_s(a.order.created_at_ms))
-            for a in orders if a.order.created_at_ms >= cutoff_ms}
+    out: set[WindowKey] = {(a.order.store_id, windows.start_s(a.order.created_at_ms))
+                           for a in orders if a.order.created_at_ms >= cutoff_ms}
+    if rollups:
+        # Many orders of a batch share a store and a slot no rollup boundary cuts through.
+        step = rollups.slot_ms
+        seen: set[tuple[str, int]] = set()
+        for a in orders:
+            store, t = a.order.store_id, a.order.created_at_ms
+            slot = (store, t // step)
+            if slot in seen:
+                continue
+            seen.add(slot)
+            out.update(rollups.keys(store, t, rollup_cutoffs))
+    return out
 
 
 def apply_batch(orders: Iterable[Applied], stored_windows: Mapping[WindowKey, WindowValue],
                 stored_totals: Mapping[str, TotalsValue], windows: TumblingWindows,
-                cutoff_ms: int) -> BatchResult:
+                cutoff_ms: int, rollups: Rollups = NO_ROLLUPS,
+                rollup_cutoffs: tuple[int, ...] = ()) -> BatchResult:
     """Fold ``orders`` (one partition; each source's in ascending offsets) into new values.
 
     ``stored_*`` map every touched key to its stored value (absent: never written). Keys
     whose events were all fenced out are returned unchanged too: rewriting them re-sends the
-    changelog record that a crash may have lost after the local store had it.
+    changelog record that a crash may have lost after the local store had it. With
+    ``rollups``, each order also goes to its retained hour and day windows (late for the
+    base windows or not), fenced per key like every window.
     """
     out = BatchResult()
     totals: dict[str, _Sums] = {}
@@ -91,14 +107,20 @@ def apply_batch(orders: Iterable[Applied], stored_windows: Mapping[WindowKey, Wi
             out.late += is_late
         else:
             out.replayed += 1
-        if is_late:
-            continue
-        key = (store, windows.start_s(order.created_at_ms))
-        w = wins.get(key)
-        if w is None:
-            v = stored_windows.get(key) or WindowValue()
-            w = wins[key] = _Sums(v.orders, v.revenue, v.items, 0, v.fences)
-        w.add(source, offset, order, 0)
+        if not is_late:
+            key = (store, windows.start_s(order.created_at_ms))
+            w = wins.get(key)
+            if w is None:
+                v = stored_windows.get(key) or WindowValue()
+                w = wins[key] = _Sums(v.orders, v.revenue, v.items, 0, v.fences)
+            w.add(source, offset, order, 0)
+        if rollups:
+            for rkey in rollups.keys(store, order.created_at_ms, rollup_cutoffs):
+                w = wins.get(rkey)
+                if w is None:
+                    v = stored_windows.get(rkey) or WindowValue()
+                    w = wins[rkey] = _Sums(v.orders, v.revenue, v.items, 0, v.fences)
+                w.add(source, offset, order, 0)
     out.totals = {k: TotalsValue(s.orders, s.revenue, s.items, s.late, tuple(s.fences))
                   for k, s in totals.items()}
     out.windows = {k: WindowValue(s.orders, s.revenue, s.items, tuple(s.fences))

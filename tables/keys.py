@@ -11,7 +11,9 @@ from typing import Any
 
 import orjson
 
-WindowKey = tuple[str, int]  # (store_id, window start in epoch seconds)
+# (store_id, window start in epoch seconds) for the base size; rollup windows (hours, days)
+# add the size's name: (store_id, start, "1h"), tables/windows.py Rollups.
+WindowKey = tuple[str, int] | tuple[str, int, str]
 
 OFFSET_KEY = b"__faust\0offset__"  # Faust's own bookkeeping key inside every partition DB
 LOCAL_PREFIX = b"\x00"  # local-only derived keys (never JSON, never in the changelog)
@@ -38,8 +40,8 @@ def decode(raw: bytes) -> Any:
     return orjson.loads(raw)
 
 
-def window_key(store_id: str, start_s: int) -> list:
-    return [store_id, start_s]
+def window_key(store_id: str, start_s: int, size: str | None = None) -> list:
+    return [store_id, start_s] if size is None else [store_id, start_s, size]
 
 
 def store_windows_prefix(store_id: str) -> bytes:

@@ -102,6 +102,7 @@ class WorkerProcess:
     rusage: Any = None
     started_at: float = field(default=0.0)
     binary: str = ORDERSTATS  # another install's ``orderstats`` (the benchmark's baseline)
+    args: tuple[str, ...] = ()  # more arguments of ``orderstats worker`` (e.g. --shadow)
 
     def __post_init__(self) -> None:
         if not self.port:
@@ -120,7 +121,8 @@ class WorkerProcess:
                "ORDERSTATS_WEB_PORT": str(self.port), "ORDERSTATS_DATA_DIR": str(self.data_dir)}
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([self.binary, "worker", "-l", loglevel], env=env,
+            self.proc = subprocess.Popen([self.binary, "worker", "-l", loglevel, *self.args],
+                                         env=env,
                                          stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         self.started_at = time.monotonic()

@@ -15,7 +15,7 @@ import uvloop
 from app.cli import dlq, gateway, generate, replay, verify
 from app.faust_ext import check_versions
 from app.kafka.clients import Connection, unreachable
-from app.kafka.epoch import read_epoch
+from app.kafka.control import read_control
 from app.kafka.topics import partition_ids
 from app.settings import Settings, SettingsError
 from app.worker import build_app, run_sync
@@ -29,15 +29,28 @@ def runs_worker(argv: list[str]) -> bool:
     return argv[:1] == ["worker"] and not wants_help(argv)
 
 
+SHADOW_FLAG = "--shadow"
+
+
 def current_epoch(settings: Settings, argv: list[str]) -> int:
-    """The state epoch a worker runs in; other commands and --help do not need it."""
+    """The state epoch a worker runs in; other commands and --help do not need it.
+
+    ``orderstats worker --shadow`` runs the epoch a shadow rebuild is building (``orderstats
+    replay --rebuild --shadow``) instead of the current one."""
     if not runs_worker(argv):
         return 1
     conn = Connection.of(settings)
     try:
-        return run_sync(read_epoch(conn, settings.app_id))
+        state = run_sync(read_control(conn, settings.app_id))
     except Exception as exc:  # one line, never a traceback
         sys.exit(unreachable(conn, exc))
+    if SHADOW_FLAG not in argv:
+        return state.epoch
+    if state.pending is None:
+        sys.exit(f"error: no shadow rebuild is pending (epoch {state.epoch} is current); "
+                 "start one with `orderstats replay --rebuild --shadow --to-earliest`, or "
+                 "start this worker without --shadow")
+    return state.pending
 
 
 def with_source_partitions(settings: Settings, argv: list[str]) -> Settings:
@@ -64,6 +77,8 @@ def main() -> None:
     if settings.event_loop == "uvloop":
         uvloop.install()
     argv = sys.argv[1:]
+    if argv[:1] == ["worker"] and SHADOW_FLAG in argv:  # ours, not Faust's: taken out
+        sys.argv = [sys.argv[0]] + [a for a in argv if a != SHADOW_FLAG]
     settings = with_source_partitions(settings, argv)
     orderstats = build_app(settings, current_epoch(settings, argv), worker=runs_worker(argv))
     app = orderstats.app

@@ -10,6 +10,10 @@ statistics recomputed from there; the old epoch's changelog topics are deleted.
 Either way the group must have no running members: Kafka refuses offset commits from
 outside a live group, so the command checks first and changes nothing if workers run. All
 partitions are committed in one request, so the group is never left half reset.
+
+*Rebuild while serving* (``--rebuild --shadow``) needs no stop: the next epoch is built
+beside the current one by ``orderstats worker --shadow`` and switched to in one step
+(app/cli/shadow.py).
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ from faust.cli import option
 from app.cli.errors import exit_on_kafka_error
 from app.cli.progress import progress_to
 from app.kafka.clients import Connection
+from app.cli.shadow import ShadowError, begin_shadow
+from app.cli.shadow import cancel_shadow as cancel_shadow_
+from app.cli.shadow import refuse_if_pending, wait_and_switch
+from app.kafka.control import read_control
 from app.kafka.epoch import group_id, read_epoch, write_epoch
 from app.kafka.offsets import (OffsetsError, active_members, commit_offsets,
                                committed_offsets, log_bounds, offsets_for_time)
@@ -123,12 +131,22 @@ def plan(target: Target, bounds: dict[int, tuple[int, int]],
 
 
 async def run_replay(settings: Settings, target: Target, rebuild: bool, dry_run: bool,
-                     out: TextIO = sys.stdout) -> dict[int, int]:
-    """Plan the new offsets, print them, and (unless a dry run) commit them."""
+                     out: TextIO = sys.stdout, shadow: bool = False) -> dict[int, int]:
+    """Plan the new offsets, print them, and (unless a dry run) commit them; with
+    ``shadow``, for the next epoch's group while the current one keeps running."""
     broker, app_id, topic = Connection.of(settings), settings.app_id, settings.orders_topic
-    epoch = await read_epoch(broker, app_id)
+    state = await read_control(broker, app_id)
+    if not dry_run:
+        refuse_if_pending(state)
+    epoch, next_epoch = state.epoch, state.next_epoch
     group = group_id(app_id, epoch)
-    members = await active_members(broker, group)
+    if shadow and not dry_run:
+        building = await active_members(broker, group_id(app_id, next_epoch))
+        if building:
+            raise ReplayError(f"{building} consumer(s) are already members of group "
+                              f"{group_id(app_id, next_epoch)!r}; stop them first. "
+                              "Nothing was changed.")
+    members = 0 if shadow else await active_members(broker, group)
     if members and not dry_run:
         raise ReplayError(f"{members} worker(s) of group {group!r} are running; stop them "
                           "first (Kafka does not let a running group be repositioned from "
@@ -138,9 +156,10 @@ async def run_replay(settings: Settings, target: Target, rebuild: bool, dry_run:
     by_time = (await offsets_for_time(broker, topic, target.epoch_ms)
                if target.kind == "datetime" else None)
     new = plan(target, bounds, committed, by_time)
-    new_group = group_id(app_id, epoch + 1) if rebuild else group
+    new_group = group_id(app_id, next_epoch) if rebuild else group
     print(f"{'planned' if dry_run else 'replay'}: topic {topic}, group {group}"
-          + (f" -> rebuild as epoch {epoch + 1} (group {new_group})" if rebuild else
+          + (f" -> {'shadow ' if shadow else ''}rebuild as epoch {next_epoch} "
+             f"(group {new_group})" if rebuild else
              " (state kept: the offset fence skips what was already counted)"), file=out)
     if target.kind == "datetime":
         print(f"  target time {format_iso_ms(target.epoch_ms)} (record timestamps)", file=out)
@@ -153,15 +172,18 @@ async def run_replay(settings: Settings, target: Target, rebuild: bool, dry_run:
     if dry_run:
         print("  dry run: nothing changed", file=out)
         return new
+    if shadow:
+        await begin_shadow(broker, settings, state, new, out)
+        return new
     await commit_offsets(broker, new_group, topic, new)
     if rebuild:
-        await write_epoch(broker, app_id, epoch + 1)
+        await write_epoch(broker, app_id, next_epoch)
         stale = [changelog_topic(group, t) for t in TABLE_NAMES]
         deleted = await delete_topics(broker, stale + [f"{group}-__assignor-__leader"])
         local = Path(settings.data_dir) / app_id / f"v{epoch}"
         removed = local.exists()
         shutil.rmtree(local, ignore_errors=True)
-        print(f"  epoch {epoch + 1} is current; deleted {len(deleted)} topics of epoch "
+        print(f"  epoch {next_epoch} is current; deleted {len(deleted)} topics of epoch "
               f"{epoch}" + (f" and {local}" if removed else "") + ". Workers on other "
               f"hosts ignore their epoch-{epoch} state; DATA_DIR/{app_id}/v{epoch} can be "
               "deleted there.", file=out)
@@ -207,19 +229,42 @@ def register(app: faust.App, settings: Settings) -> None:
                "it from the target (new state epoch)."),
         option("--dry-run", is_flag=True, help="Print the planned offsets, change nothing."),
         option("--watch", is_flag=True, help="Only show the group's per-partition catch-up."),
+        option("--shadow", is_flag=True, help="With --rebuild: build the new epoch while the "
+               "current one serves (workers started with `orderstats worker --shadow`), "
+               "then switch in one step."),
+        option("--no-wait", is_flag=True, help="With --shadow: return once the shadow is "
+               "recorded; `--switch` finishes later."),
+        option("--switch", is_flag=True, help="Wait until the pending shadow epoch has caught "
+               "up, make it current, retire the old epoch."),
+        option("--cancel-shadow", is_flag=True, help="Drop the pending shadow epoch."),
     )
     @exit_on_kafka_error(lambda: Connection.of(settings))
     async def replay(self: object, to_earliest: bool, to_latest: bool,
                      to_datetime: str, by_duration: str, to_offset: tuple[str, ...],
-                     rebuild: bool, dry_run: bool, watch: bool) -> None:
-        """Reposition the group on the orders topic (see README, "Replay")."""
+                     rebuild: bool, dry_run: bool, watch: bool, shadow: bool,
+                     no_wait: bool, switch: bool, cancel_shadow: bool) -> None:
+        """Reposition the group on the orders topic (see README, "Replay" and "Rebuild
+        while serving")."""
         try:
             if watch:
                 await watch_progress(settings)
                 return
+            if switch or cancel_shadow:
+                if switch and cancel_shadow:
+                    raise ReplayError("choose one of --switch and --cancel-shadow")
+                if to_earliest or to_latest or to_datetime or by_duration or to_offset \
+                        or rebuild or shadow:
+                    raise ReplayError("--switch and --cancel-shadow take no target and no "
+                                      "--rebuild/--shadow")
+                await (wait_and_switch(settings) if switch else cancel_shadow_(settings))
+                return
+            if (shadow and not rebuild) or (no_wait and not shadow):
+                raise ReplayError("--shadow goes with --rebuild, --no-wait with --shadow")
             target = Target.from_options(to_earliest, to_latest, to_datetime, by_duration,
                                          to_offset, int(time.time() * 1000))
-            await run_replay(settings, target, rebuild, dry_run)
-        except (ReplayError, OffsetsError) as exc:
+            await run_replay(settings, target, rebuild, dry_run, shadow=shadow)
+            if shadow and not dry_run and not no_wait:
+                await wait_and_switch(settings)
+        except (ReplayError, OffsetsError, ShadowError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)

@@ -46,6 +46,10 @@ class SharedMemoryOptions(faust_rocksdb.RocksDBOptions):
         table = rocksdict.BlockBasedOptions()
         table.set_bloom_filter(self.bloom_filter_size, block_based=True)
         table.set_block_cache(cache)
+        # Index and filter blocks in the shared cache too: left outside it, every SST file's
+        # reader pins its own, so memory grows with the data written (a replay's length).
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
         table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
         options.set_block_based_table_factory(table)
         return options

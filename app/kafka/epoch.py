@@ -4,21 +4,18 @@
 feet: epoch N runs as Faust app version N, i.e. consumer group and changelog topics
 ``APP_ID-vN`` and local tables under ``DATA_DIR/APP_ID/vN``. Stale local state of an older
 epoch can therefore never be mixed with new changelogs on any host. The current epoch is
-one record in the compacted topic ``APP_ID-control``; workers read it at start-up.
+one record in the compacted topic ``APP_ID-control`` (app/kafka/control.py, which also
+holds the rebuild being built beside it, ``--shadow``); workers read it at start-up.
 """
 
 from __future__ import annotations
 
-from aiokafka import TopicPartition
+from app.kafka.clients import Connection
+from app.kafka.control import EPOCH_KEY, control_topic, epoch_record, read_control, write_control
+from tables.schema import TABLE_NAMES, changelog_topic, repartition_topic
 
-from app.kafka.clients import Connection, consumer, producer
-from app.kafka.topics import ensure_topic
-
-EPOCH_KEY = b"epoch"
-
-
-def control_topic(app_id: str) -> str:
-    return f"{app_id}-control"
+__all__ = ["EPOCH_KEY", "control_topic", "epoch_topics", "group_id", "read_epoch",
+           "write_epoch"]
 
 
 def group_id(app_id: str, epoch: int) -> str:
@@ -26,27 +23,18 @@ def group_id(app_id: str, epoch: int) -> str:
     return app_id if epoch <= 1 else f"{app_id}-v{epoch}"
 
 
+def epoch_topics(app_id: str, epoch: int) -> list[str]:
+    """The topics that belong to one epoch only: its changelogs, its repartition topic and
+    Faust's assignor topic (deleted once the epoch is over)."""
+    group = group_id(app_id, epoch)
+    return ([changelog_topic(group, table) for table in TABLE_NAMES]
+            + [repartition_topic(group), f"{group}-__assignor-__leader"])
+
+
 async def read_epoch(conn: Connection, app_id: str) -> int:
     """The current epoch (1 when no rebuild ever happened)."""
-    async with consumer(conn) as client:
-        topic = control_topic(app_id)
-        if topic not in await client.topics():  # a fresh metadata fetch
-            return 1
-        tp = TopicPartition(topic, 0)
-        client.assign([tp])
-        await client.seek_to_beginning(tp)
-        end = (await client.end_offsets([tp]))[tp]
-        epoch = 1
-        while await client.position(tp) < end:
-            for records in (await client.getmany(tp, timeout_ms=1000)).values():
-                for record in records:
-                    if record.key == EPOCH_KEY and record.value:
-                        epoch = int(record.value)
-        return epoch
+    return (await read_control(conn, app_id)).epoch
 
 
 async def write_epoch(conn: Connection, app_id: str, epoch: int) -> None:
-    await ensure_topic(conn, control_topic(app_id), 1, {"cleanup.policy": "compact"})
-    async with producer(conn) as client:
-        await client.send_and_wait(control_topic(app_id), key=EPOCH_KEY,
-                                   value=str(epoch).encode())
+    await write_control(conn, app_id, epoch_record(epoch))

@@ -37,6 +37,18 @@ class Cluster:
         self.settings = settings
         self.routing = routing
         self._session: aiohttp.ClientSession | None = None
+        self.watch: Any = None  # app/epoch_watch.py's EpochWatch, set by a worker
+
+    @property
+    def epoch(self) -> int:
+        """The state epoch this worker serves (app/kafka/epoch.py: Faust's app version)."""
+        return int(self.app.conf.version)
+
+    async def rebuild_status(self) -> dict[str, Any]:
+        """The ``rebuild`` part of /api/cluster: current and shadow epoch, its progress."""
+        if self.watch is None:
+            return {"epoch": self.epoch}
+        return await self.watch.status()
 
     @property
     def session(self) -> aiohttp.ClientSession:

@@ -20,6 +20,7 @@ from app.web.merge import merge_parts
 from app.web.params import ApiError
 from app.web.reader import StatsReader
 from app.web.tick_cache import TickCache
+from app.web.window_view import WindowView
 
 TOP_CURRENT = 10  # bars in each "top stores in the current window" chart
 TOP_DEFAULT, TOP_MAX = 100, 1000  # table rows: the busiest stores by lifetime orders
@@ -91,9 +92,11 @@ def store_message(body: dict[str, Any]) -> dict[str, Any]:
     if previous is None or previous["end"] != current["start"]:  # sparse: no orders then
         previous = {"start": None, "end": current["start"], "orders": 0, "revenue": 0,
                     "revenue_by_currency": {}, "items": 0}
+    rollups = body.get("current_by_window", {})
     return {"store_id": body["store_id"], "window_size_s": size, "current": current,
-            "previous": previous, "totals": body["totals"],
-            "currencies": currencies(_codes(current, previous, body["totals"])),
+            "previous": previous, "totals": body["totals"], "current_by_window": rollups,
+            "currencies": currencies(_codes(current, previous, body["totals"],
+                                            *rollups.values())),
             "as_of": body["as_of"]}
 
 
@@ -110,16 +113,25 @@ class LiveSource:
         self.settings = settings
         self.cache = TickCache()  # every worker's stores, merged answers: once per tick
 
-    async def parts(self) -> dict[str, Any]:
-        """Every worker's ``/api/_local/stores`` (this one's read locally), once per tick."""
-        return await self.cache.get("parts", lambda: self.cluster.fan_out(
-            "/api/_local/stores", self.reader.local_stores))
+    async def parts(self, view: WindowView | None = None) -> dict[str, Any]:
+        """Every worker's ``/api/_local/stores`` (this one's read locally), once per tick
+        per window size."""
+        view = view or self.reader.choice.base
+        path = "/api/_local/stores" + ("" if view is self.reader.choice.base
+                                       else f"?window={view.name}")
+        return await self.cache.get(("parts", view.name), lambda: self.cluster.fan_out(
+            path, lambda: self.reader.local_stores(view)))
 
-    async def stores(self, sort: str, limit: int) -> dict[str, Any]:
-        """The ``GET /api/stores`` answer, merged once per tick per (sort, limit)."""
+    async def stores(self, sort: str, limit: int, view: WindowView | None = None
+                     ) -> dict[str, Any]:
+        """The ``GET /api/stores`` answer, merged once per tick per (sort, limit, size)."""
+        view = view or self.reader.choice.base
+
         async def merged() -> dict[str, Any]:
-            return merge_parts(await self.parts(), self.settings, sort, limit)
-        return await self.cache.get(("stores", sort, limit), merged)
+            return {**merge_parts(await self.parts(view), self.settings, sort, limit,
+                                self.reader.epoch),
+                    **view.describe()}
+        return await self.cache.get(("stores", sort, limit, view.name), merged)
 
     async def top(self, top: int) -> dict[str, Any]:
         if not self.cluster.ready():

@@ -9,22 +9,28 @@ from app.settings import Settings
 from app.timefmt import format_iso_ms
 
 
-def as_of(progress: dict[int, list[int]]) -> dict[str, Any]:
-    """How fresh an answer is: highest event time seen and the last offset reflected."""
+def as_of(progress: dict[int, list[int]], epoch: int = 1) -> dict[str, Any]:
+    """How fresh an answer is: highest event time seen, the last offset reflected, and the
+    state epoch it comes from (app/kafka/epoch.py; an answer never mixes two)."""
     watermark = max((v[1] for v in progress.values()), default=0)
     return {"watermark": format_iso_ms(watermark) if watermark else None,
-            "offsets": {str(p): v[0] for p, v in sorted(progress.items())}}
+            "offsets": {str(p): v[0] for p, v in sorted(progress.items())},
+            "epoch": epoch}
 
 
 def merge_parts(parts: dict[str, Any], settings: Settings, sort: str,
-                limit: int) -> dict[str, Any]:
-    """Merge per-worker store lists; each partition is taken once, absent ones are named."""
+                limit: int, epoch: int = 1) -> dict[str, Any]:
+    """Merge per-worker store lists of state epoch ``epoch``; each partition is taken once,
+    absent ones are named. A part of another epoch is left out (its worker counts as
+    unreachable): one answer never mixes two epochs."""
     seen: set[int] = set()
     stores: list[dict] = []
     progress: dict[int, list[int]] = {}
     for url in sorted(parts):
         part = parts[url]
-        if "error" in part:
+        if "error" not in part and part.get("epoch", epoch) != epoch:
+            parts = {**parts, url: {"error": f"epoch {part['epoch']}, not {epoch}"}}
+        if "error" in parts[url]:
             continue
         if seen.intersection(part["partitions"]):
             continue  # an overlap means a rebalance in flight; the first answer stands
@@ -49,7 +55,7 @@ def merge_parts(parts: dict[str, Any], settings: Settings, sort: str,
         "complete": not missing,
         "missing_partitions": missing,
         "unreachable_workers": sorted(u for u, p in parts.items() if "error" in p),
-        "as_of": as_of(progress),
+        "as_of": as_of(progress, epoch),
     }
 
 

@@ -14,9 +14,11 @@ from app.settings import Settings
 from app.timefmt import format_iso_s
 from app.web.merge import as_of
 from app.web.tick_cache import TickCache
+from app.web.window_view import WindowChoice, WindowView
 from tables import keys
 from tables.schema import StatsTables
 from tables.values import TotalsValue, WindowValue
+from agents.rollups import rollups_of
 from tables.windows import TumblingWindows
 
 
@@ -30,9 +32,9 @@ def revenue_json(revenue: dict[str, int]) -> dict[str, Any]:
 _iso_s = functools.lru_cache(maxsize=1024)(format_iso_s)  # window bounds repeat a lot
 
 
-def window_json(start: int, size: int, stored: Any) -> dict[str, Any]:
+def window_json(start: int, end: int, stored: Any) -> dict[str, Any]:
     v = WindowValue.load(stored)
-    return {"start": _iso_s(start), "end": _iso_s(start + size),
+    return {"start": _iso_s(start), "end": _iso_s(end),
             "orders": v.orders, **revenue_json(v.revenue), "items": v.items}
 
 
@@ -44,12 +46,15 @@ def totals_json(stored: Any) -> dict[str, Any]:
 class StatsReader:
     """Query the stats held by the partitions ``partitions()`` returns (the active ones)."""
 
+    epoch = 1  # the state epoch of these tables, named in every answer (build_app sets it)
+
     def __init__(self, tables: StatsTables, settings: Settings,
                  partitions: Callable[[], Iterable[int]]) -> None:
         self.tables = tables
         self.settings = settings
         self.partitions = partitions
         self.windows = TumblingWindows(settings.window_size_s, settings.retention_s)
+        self.choice = WindowChoice(self.windows, rollups_of(settings.windows))
         self._stores_cache = TickCache()  # local_stores: one scan per tick, not per request
 
     def _now_ms(self) -> int:
@@ -70,74 +75,91 @@ class StatsReader:
                 return p, value
         return None
 
-    def _windows(self, partition: int, store_id: str) -> list[tuple[int, list[int]]]:
-        """All retained windows of a store, oldest first."""
+    def _windows(self, partition: int, store_id: str, view: WindowView
+                 ) -> list[tuple[int, list[int]]]:
+        """All retained windows of a store of one size, oldest first."""
         prefix = keys.store_windows_prefix(store_id)
-        cutoff = self.windows.late_cutoff_ms(self._now_ms())
+        now = self._now_ms()
         found = [(key[1], value)
                  for key, value in self.tables.windows.items_with_prefix(partition, prefix)
-                 if key[0] == store_id and self.windows.is_retained(key[1], cutoff)]
+                 if key[0] == store_id and view.owns(key) and view.is_retained(key[1], now)]
         found.sort(key=lambda kv: kv[0])
         return found
 
-    def store(self, store_id: str, limit: int) -> dict[str, Any] | None:
+    def _rollups_now(self, partition: int, store_id: str, now_ms: int) -> dict[str, Any]:
+        """Each rollup's current window ("this hour", "today") of one store."""
+        views = self.choice.rollup_views
+        bounds = [v.bounds(now_ms) for v in views]
+        stored = self.tables.windows.get_many(
+            partition, [v.key(store_id, b[0]) for v, b in zip(views, bounds)])
+        return {v.name: window_json(b[0], b[1], value)
+                for v, b, value in zip(views, bounds, stored)}
+
+    def store(self, store_id: str, limit: int, view: WindowView | None = None
+              ) -> dict[str, Any] | None:
         found = self._find(store_id)
         if found is None:
             return None
         partition, totals = found
-        size = self.settings.window_size_s
-        windows = self._windows(partition, store_id)
-        current_start = self.windows.start_s(self._now_ms())
+        view = view or self.choice.base
+        windows = self._windows(partition, store_id, view)
+        now = self._now_ms()
+        current_start, current_end = view.bounds(now)
         current = next((v for s, v in windows if s == current_start), None)
         return {
             "store_id": store_id,
-            "window_size_s": size,
-            "current": window_json(current_start, size, current),
-            "windows": [window_json(s, size, v) for s, v in reversed(windows[-limit:])]
+            **view.describe(),
+            "current": window_json(current_start, current_end, current),
+            "windows": [window_json(s, view.end_s(s), v) for s, v in reversed(windows[-limit:])]
             if limit else [],
+            "current_by_window": self._rollups_now(partition, store_id, now),
             "totals": totals_json(totals),
-            "as_of": as_of(self.progress([partition])),
+            "as_of": as_of(self.progress([partition]), self.epoch),
         }
 
-    def store_windows(self, store_id: str, from_ms: int, to_ms: int) -> dict[str, Any] | None:
+    def store_windows(self, store_id: str, from_ms: int, to_ms: int,
+                      view: WindowView | None = None) -> dict[str, Any] | None:
         found = self._find(store_id)
         if found is None:
             return None
         partition, _ = found
-        size = self.settings.window_size_s
+        view = view or self.choice.base
         return {
             "store_id": store_id,
-            "window_size_s": size,
-            "windows": [window_json(s, size, v) for s, v in self._windows(partition, store_id)
+            **view.describe(),
+            "windows": [window_json(s, view.end_s(s), v)
+                        for s, v in self._windows(partition, store_id, view)
                         if from_ms <= s * 1000 < to_ms],
-            "as_of": as_of(self.progress([partition])),
+            "as_of": as_of(self.progress([partition]), self.epoch),
         }
 
-    def local_stores(self) -> dict[str, Any]:
+    def local_stores(self, view: WindowView | None = None) -> dict[str, Any]:
         """``scan_local_stores``, computed at most once per tick (1 s) for a given set of
-        partitions and shared by every caller; treat the answer as read-only."""
+        partitions and size, shared by every caller; treat the answer as read-only."""
         partitions = sorted(self.partitions())
-        return self._stores_cache.get_sync(tuple(partitions),
-                                           lambda: self.scan_local_stores(partitions))
+        view = view or self.choice.base
+        return self._stores_cache.get_sync((tuple(partitions), view.name),
+                                           lambda: self.scan_local_stores(partitions, view))
 
-    def scan_local_stores(self, partitions: list[int] | None = None) -> dict[str, Any]:
-        """Every store of this worker's partitions: current and previous window, lifetime
-        totals."""
-        size = self.settings.window_size_s
-        current_start = self.windows.start_s(self._now_ms())
-        previous_start = current_start - size
+    def scan_local_stores(self, partitions: list[int] | None = None,
+                          view: WindowView | None = None) -> dict[str, Any]:
+        """Every store of this worker's partitions: current and previous window (of the
+        base size or ``view``'s), lifetime totals."""
+        view = view or self.choice.base
+        current_start, current_end = view.bounds(self._now_ms())
+        previous_start = view.previous_start(current_start)
         partitions = sorted(self.partitions()) if partitions is None else partitions
         stores = []
         for p in partitions:
             entries = list(self.tables.totals.items(p))
             currents = self.tables.windows.get_many(
-                p, [keys.window_key(store_id, current_start) for store_id, _ in entries])
+                p, [view.key(store_id, current_start) for store_id, _ in entries])
             previous = self.tables.windows.get_many(
-                p, [keys.window_key(store_id, previous_start) for store_id, _ in entries])
+                p, [view.key(store_id, previous_start) for store_id, _ in entries])
             for (store_id, totals), current, prev in zip(entries, currents, previous):
                 stores.append({"store_id": store_id,
-                               "current": window_json(current_start, size, current),
-                               "previous": window_json(previous_start, size, prev),
+                               "current": window_json(current_start, current_end, current),
+                               "previous": window_json(previous_start, current_start, prev),
                                "totals": totals_json(totals)})
-        return {"partitions": partitions, "stores": stores,
-                "progress": {str(p): v for p, v in self.progress(partitions).items()}}
+        return {"partitions": partitions, "stores": stores, **view.describe(),
+                "epoch": self.epoch, "progress": {str(p): v for p, v in self.progress(partitions).items()}}

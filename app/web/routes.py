@@ -112,8 +112,9 @@ class StoreView(View):
     async def get(self, request: Request, store_id: str) -> Response:
         store_id = store_id_param(store_id)
         limit = int_param(request.query, "limit", 60, 0, 10_000)
+        view = web(self).reader.choice.pick(request.query.get("window"))
         return await routed(self, request, store_id,
-                            lambda: web(self).reader.store(store_id, limit))
+                            lambda: web(self).reader.store(store_id, limit, view))
 
 
 class StoreWindowsView(View):
@@ -125,8 +126,9 @@ class StoreWindowsView(View):
         start, end = time_param(request.query, "from"), time_param(request.query, "to")
         if end <= start:
             raise ApiError(400, "bad_parameter", "to must be later than from")
+        view = web(self).reader.choice.pick(request.query.get("window"))
         return await routed(self, request, store_id,
-                            lambda: web(self).reader.store_windows(store_id, start, end))
+                            lambda: web(self).reader.store_windows(store_id, start, end, view))
 
 
 class LocalStoresView(View):
@@ -136,7 +138,9 @@ class LocalStoresView(View):
     async def get(self, request: Request) -> Response:
         if not web(self).cluster.ready():
             raise ApiError(503, "not_ready", "worker is recovering or rebalancing")
-        return json_response(self, web(self).reader.local_stores())
+        reader = web(self).reader
+        return json_response(self, reader.local_stores(
+            reader.choice.pick(request.query.get("window"))))
 
 
 class StoresView(View):
@@ -147,9 +151,10 @@ class StoresView(View):
         sort = choice_param(request.query, "sort", SORT_KEYS)
         limit = int_param(request.query, "limit", 100, 1, 100_000)
         w = web(self)
+        view = w.reader.choice.pick(request.query.get("window"))
         if not w.cluster.ready():
             raise ApiError(503, "not_ready", "worker is recovering or rebalancing, retry")
-        return json_response(self, await w.live.stores(sort, limit))  # shared per tick
+        return json_response(self, await w.live.stores(sort, limit, view))  # shared per tick
 
 
 class LocalStatusView(View):
@@ -169,7 +174,8 @@ class ClusterView(View):
         w = web(self)
         statuses = await w.cluster.fan_out("/api/_local/status",
                                            lambda: w.cluster.local_status(w.reader))
-        return json_response(self, merge_cluster(statuses, w.settings))
+        return json_response(self, {**merge_cluster(statuses, w.settings),
+                                    "rebuild": await w.cluster.rebuild_status()})
 
 
 class HealthView(View):

@@ -112,7 +112,9 @@ def check_api_contract(url: str, truth: dict) -> None:
     starts = sorted(store["windows"])
     status, body = http_json(f"{url}/api/stores/{store_id}?limit=3")
     assert status == 200
-    assert set(body) == {"store_id", "window_size_s", "current", "windows", "totals", "as_of"}
+    assert set(body) == {"store_id", "window", "window_size_s", "current", "windows",
+                         "current_by_window", "totals", "as_of"}
+    assert set(body["current_by_window"]) == {"1h", "1d"}  # this hour, today
     assert [w["start"] for w in body["windows"]] == starts[::-1][:3]  # newest first
     assert body["as_of"]["watermark"].endswith("Z") and body["as_of"]["offsets"]
     lo, hi = starts[2], starts[7]

@@ -1,4 +1,4 @@
-"""Window sizes and their boundaries in a time zone (tables/calendar.py)."""
+"""Window sizes and their boundaries in a time zone (app/calendar.py)."""
 
 import random
 from datetime import date, datetime, timezone
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.timefmt import parse_iso_ms
-from tables.calendar import Calendar, WindowSize, parse_window_sizes
+from app.calendar import Calendar, WindowSize, parse_window_sizes
 from tables.windows import TumblingWindows
 
 M1, H1, D1 = parse_window_sizes("1m,1h,1d")

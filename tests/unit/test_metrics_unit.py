@@ -155,6 +155,8 @@ def test_the_worker_web_server_times_every_route_by_template_and_refreshes_at_sc
 
     from app.settings import Settings
     from app.web.routes import register_views
+    from app.web.window_view import WindowChoice
+    from tables.windows import NO_ROLLUPS, TumblingWindows
 
     class NotReady:
         scrapes = 0
@@ -176,7 +178,8 @@ def test_the_worker_web_server_times_every_route_by_template_and_refreshes_at_sc
 
     async def scenario() -> dict[str, int]:
         app = faust.App("metrics-unit", broker="memory://", store="memory://")
-        register_views(app, SimpleNamespace(), NotReady(), Settings())
+        reader = SimpleNamespace(choice=WindowChoice(TumblingWindows(60, 3600), NO_ROLLUPS))
+        register_views(app, reader, NotReady(), Settings())
         client = TestClient(TestServer(app.web.web_app))
         await client.start_server()
         try:

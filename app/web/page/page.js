@@ -363,6 +363,19 @@
   function figure(label, value, attrs) {
     return el("div", { class: "figure", ...(attrs || {}) }, el("b", { text: value }), el("span", { text: label }));
   }
+  // "This hour" and "today" (the rollup windows, in the shop's time zone) beside the minute.
+  function rollupLabel(name) {
+    return name === "1h" ? "this hour" : name === "1d" ? "today" : "this " + name;
+  }
+  function rollupFigures(byWindow) {
+    return Object.keys(byWindow).flatMap((name) => {
+      const w = byWindow[name];
+      return [
+        figure("orders, " + rollupLabel(name), fmtInt(w.orders), { "data-key": "orders_" + name, "data-value": w.orders }),
+        figure("revenue, " + rollupLabel(name), fmtRevenue(w), { "data-key": "revenue_" + name, "data-value": String(w.revenue) }),
+      ];
+    });
+  }
   function renderDetail() {
     $("detail-id").textContent = state.selected || "none selected";
     const f = $("detail-figures");
@@ -378,6 +391,7 @@
       figure("items, current window", fmtInt(msg.current.items), { "data-key": "cur_items", "data-value": msg.current.items }),
       figure("orders, previous window", fmtInt(msg.previous.orders)),
       el("div", { class: "figure" }, tr, el("span", { text: "pace vs previous window" })),
+      ...rollupFigures(msg.current_by_window || {}),
       figure("orders, lifetime", fmtInt(msg.totals.orders), { "data-key": "tot_orders", "data-value": msg.totals.orders }),
       figure("revenue, lifetime", fmtRevenue(msg.totals), { "data-key": "tot_revenue", "data-value": String(msg.totals.revenue) }),
       figure("late orders", fmtInt(msg.totals.late)),
