@@ -21,11 +21,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from app.kafka.clients import bootstrap_servers
 from tests.answer_probe import get, store_per_partition
+from tests.worker_process import read_records
 from tests.support import (ORDERSTATS, Deployment, WorkerProcess, assert_dead_letters,
                            assert_matches_truth, http_json, merge_truths, wait_for)
 
@@ -90,22 +90,6 @@ class EpochProbe:
         else:
             answer.error = body[:200].decode(errors="replace")
         return answer
-
-
-def control_records(broker: str, topic: str) -> list:
-    async def read() -> list:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers(broker),
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
-        await consumer.start()
-        out: list = []
-        try:
-            while batch := await consumer.getmany(timeout_ms=2000):
-                for recs in batch.values():
-                    out.extend(recs)
-        finally:
-            await consumer.stop()
-        return out
-    return asyncio.run(read())
 
 
 def topic_names(broker: str) -> set[str]:
@@ -206,7 +190,7 @@ def test_shadow_rebuild_under_load_switches_in_one_step(deployment: Deployment,
     assert assert_dead_letters(dep, truth) == 0
 
     # the switch record, and the old epoch's topics gone
-    switch_at = next(r.timestamp / 1000 for r in control_records(dep.broker, f"{app_id}-control")
+    switch_at = next(r.timestamp / 1000 for r in read_records(dep.broker, f"{app_id}-control")
                      if r.key == b"epoch" and r.value == b"2")
     topics = topic_names(dep.broker)
     assert not {t for t in topics if t.startswith(f"{app_id}-") and not
