@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
 from aiokafka.errors import MessageSizeTooLargeError
 from faust.types import EventT
 
+from agents.closer import WindowCloser
 from agents.partition import PartitionState
 from agents.retention import expired_windows
 from agents.routing import KeyRouting
@@ -50,6 +52,10 @@ class Letters(Protocol):
     async def since(self, dlq_partition: int, from_offset: int, source_partition: int
                     ) -> tuple[set[tuple[str, int]], int]: ...
 
+    async def committed(self, group: str, topic: str, partition: int) -> int | None: ...
+
+    async def records(self, topic: str, partition: int, start: int, end: int) -> list[Any]: ...
+
 
 @dataclass
 class Topics:
@@ -77,15 +83,26 @@ class Plan:
     watermark_ms: int
     forward: list[tuple[EventT, Order]] = field(default_factory=list)
     invalid: list[tuple[EventT, str]] = field(default_factory=list)
+    publish: list[Any] = field(default_factory=list)  # closed windows (agents/closer.py)
+
+
+def _always() -> bool:
+    return True
 
 
 class BatchUnit:
     """Prepares and commits partition batches against the tables; one per worker."""
 
+    # False while this worker's epoch does not serve (a shadow rebuild): dead letters are
+    # the serving epoch's to send; the switch hands over the rest (agents/orders.py).
+    serving: Callable[[], bool] = staticmethod(_always)
+
     def __init__(self, tables: StatsTables, send: Send, topics: Topics,
                  windows: TumblingWindows, routing: KeyRouting,
-                 mapping: EventMapping | None = None, rollups: Rollups = NO_ROLLUPS) -> None:
+                 mapping: EventMapping | None = None, rollups: Rollups = NO_ROLLUPS,
+                 closer: WindowCloser | None = None) -> None:
         self.tables = tables
+        self.closer = closer
         self.rollups = rollups
         self.send = send
         self.topics = topics
@@ -111,6 +128,10 @@ class BatchUnit:
             stores, t.totals.get_many(partition, stores))}
         result = apply_batch(accepted, stored_windows, stored_totals, self.windows, cutoff,
                              rollups, rollup_cutoffs)
+        publish = [] if self.closer is None else self.closer.prepare(
+            state, result.windows, stored_windows, watermark, now_ms,
+            lambda ks: t.windows.get_many(partition, [keys.window_key(*k) for k in ks]),
+            any(by_source.values()))
         segment = state.dedup.seal(state.next_seq, watermark)
         expired_segments = state.dedup.expire(watermark, lambda seq: [
             tuple(e) for e in (t.dedup.get(partition, keys.dedup_segment_key(partition, seq))
@@ -128,7 +149,7 @@ class BatchUnit:
         return Plan(partition, through, result, state, segment, expired_segments,
                     expired_windows(t.windows, partition, state, self.windows, cutoff,
                                     rollups, now_ms),
-                    watermark, forward, invalid)
+                    watermark, forward, invalid, publish)
 
     def _decode(self, partition: int, state: PartitionState, by_source: dict[int, list[EventT]],
                 max_time_ms: int) -> tuple[list[Applied], list[tuple[EventT, Order]],
@@ -192,7 +213,9 @@ class BatchUnit:
         t, state, p = self.tables, plan.state, plan.partition
         await t.windows.write(p, [
             *((keys.window_key(*key), v.dump()) for key, v in plan.result.windows.items()),
-            *((key, None) for key in plan.expired_windows)])
+            *((key, None) for key in plan.expired_windows)], wait=bool(plan.publish))
+        if plan.publish and self.closer is not None:  # after the changelog's ack, see closer
+            await self.closer.publish(p, state, plan.result.windows, plan.publish)
         await t.totals.write(p, ((store, v.dump()) for store, v in plan.result.totals.items()))
         dedup: list[tuple[Any, Any]] = [(keys.dedup_segment_key(p, seq), None)
                                         for seq in plan.expired_segments]
@@ -209,8 +232,29 @@ class BatchUnit:
         metrics.WINDOWS_EXPIRED.inc(len(plan.expired_windows))
         metrics.WATERMARK.labels(str(p)).set(state.watermark_ms / 1000)
 
+    def invalid_reason(self, record: Any) -> str | None:
+        """Why a record read back from the orders topic (app.kafka.dlq.DeadLetter) is
+        invalid, or None (the same decoding as a batch's)."""
+        record_ms = record.timestamp_ms if self.record_time else None
+        try:
+            decode_order(record.value, int(time.time() * 1000) + MAX_FUTURE_MS, self.mapping,
+                         record_ms)
+        except InvalidOrder as exc:
+            return str(exc)
+        return None
+
+    async def send_letters(self, letters: list[tuple[Any, str]], dlq_partition: int | None
+                           ) -> list[Any]:
+        """Dead-letter ``(record, reason)`` pairs; the acks' metadata."""
+        return [m for m in await asyncio.gather(
+            *(self._dead_letter(msg, reason, dlq_partition) for msg, reason in letters))
+            if m is not None]
+
     async def _send_on(self, plan: Plan) -> None:
         """Forward misrouted orders and dead-letter invalid events; wait for the acks."""
+        if plan.invalid and not self.serving():
+            plan.state.letters_deferred = True
+            plan.invalid = []
         if not plan.forward and not plan.invalid:
             return
         acks = []

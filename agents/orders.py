@@ -19,7 +19,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import faust
 from aiokafka.errors import KafkaError
@@ -27,17 +27,24 @@ from faust.types import TP, EventT
 
 from agents.admission import Admission, Probe, Seek
 from agents.batch import BatchUnit, Letters, Send, Topics
+from agents.closer import WindowCloser
 from agents.partition import PartitionState
 from agents.routing import KeyRouting
 from app import metrics
+from app.calendar import base_name
 from app.settings import Settings
 from tables.schema import StatsTables
 from tables.store import StorageError
 from tables.values import ORDERS, REPARTITION
-from agents.rollups import rollups_of
+from agents.rollups import rollups_of, window_label
 from tables.windows import TumblingWindows
 
 log = logging.getLogger(__name__)
+
+CLOSE_TICK_S = 1.0  # how often idle partitions are looked at for windows to close
+# After a shadow epoch starts serving, the old epoch's workers stop sending dead letters when
+# they read the switch from the control topic (about a second); the hand-over waits this long.
+HANDOVER_DELAY_S = 5.0
 
 
 def define_orders_agent(app: faust.App, topic: faust.TopicT,
@@ -48,6 +55,13 @@ def define_orders_agent(app: faust.App, topic: faust.TopicT,
     async def orders(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
             await processor.process(events)
+
+    @app.timer(interval=CLOSE_TICK_S)
+    async def close_idle_windows() -> None:
+        # Partitions that receive nothing get no batch: their windows close here (the wall
+        # clock rule). Only once this worker's tables are recovered and it owns partitions.
+        if not app.rebalancing and app.tables.recovery.completed.is_set():
+            await processor.tick()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
@@ -62,7 +76,8 @@ class OrderBatchProcessor:
     """Applies batches of order events to the tables; one instance per worker."""
 
     def __init__(self, tables: StatsTables, settings: Settings, topics: Topics, send: Send,
-                 probes: dict[int, Probe], seek: Seek, letters: Letters | None = None) -> None:
+                 probes: dict[int, Probe], seek: Seek, letters: Letters | None = None,
+                 results_topic: str | None = None, epoch: int = 1) -> None:
         self.tables = tables
         self.letters = letters
         self.settings = settings
@@ -71,13 +86,30 @@ class OrderBatchProcessor:
         self.admission = {ORDERS: Admission(settings.orders_topic, probes[ORDERS], seek),
                           REPARTITION: Admission(topics.repartition, probes[REPARTITION], seek)}
         self.routing = KeyRouting(settings.key_format, settings.partitions)
-        self.unit = BatchUnit(tables, send, topics,
-                              TumblingWindows(settings.window_size_s, settings.retention_s),
-                              self.routing, settings.mapping, rollups_of(settings.windows))
+        base = TumblingWindows(settings.window_size_s, settings.retention_s)
+        rollups = rollups_of(settings.windows)
+        self.closer = None if results_topic is None else WindowCloser(
+            base, base_name(settings.window_size_s), rollups, settings.windows.grace_s,
+            results_topic, send, epoch, window_label(rollups))
+        self.unit = BatchUnit(tables, send, topics, base, self.routing, settings.mapping,
+                              rollups, self.closer)
         self.partitions: dict[int, PartitionState] = {}
         self.owned: set[int] = set()
         self._batch = asyncio.Lock()  # one batch at a time, and no revocation under it
         self.started = False
+        self.serving: Callable[[], bool] = lambda: True
+        self.previous_group: Callable[[], str | None] = lambda: None
+        self._serving_since: float | None = None
+
+    def serve_when(self, serving: Callable[[], bool],
+                   previous_group: Callable[[], str | None]) -> None:
+        """Results and dead letters are the serving epoch's (a shadow rebuild's epoch sends
+        neither until the switch); ``previous_group``: the consumer group of the epoch
+        served before this one, whose dead letters this one continues."""
+        self.serving = self.unit.serving = serving
+        self.previous_group = previous_group
+        if self.closer is not None:
+            self.closer.publishing = serving
 
     def commit_offset(self, topic: str, partition: int) -> int | None:
         """The offset Kafka may record as consumed (None: nothing new written)."""
@@ -105,7 +137,43 @@ class OrderBatchProcessor:
         if state is None:
             state = self.partitions[partition] = PartitionState.load(
                 self.tables, partition, self.settings.dedup_horizon_s * 1000)
+            state.last_event_wall_ms = int(time.time() * 1000)  # see closing.close_limit
+            if self.closer is not None:
+                self.closer.scan(self.tables.windows, partition, state)
+        elif (self.closer is not None and not state.scanned
+              and self.closer.publishing()):  # this epoch has just begun to serve
+            self.closer.scan(self.tables.windows, partition, state)
         return state
+
+    async def tick(self) -> None:
+        """Close (and publish) what is due on partitions that received no batch: a quiet
+        partition never holds its last window open forever. Loads the state of owned
+        partitions that had no batch since the assignment."""
+        if self.closer is None:
+            return
+        serving = self.serving()
+        if serving and self._serving_since is None:
+            self._serving_since = time.monotonic()
+        elif not serving:
+            self._serving_since = None
+        try:
+            async with self._batch:
+                if serving and time.monotonic() - self._serving_since >= HANDOVER_DELAY_S:
+                    for p in sorted(self.owned):
+                        state = self.partitions.get(p)
+                        if state is not None and state.letters_deferred:
+                            await self.hand_over(p, state)
+                now_ms = int(time.time() * 1000)
+                plans = []
+                for p in sorted(self.owned):
+                    state = self.state(p)
+                    if self.closer.has_work(state, now_ms):
+                        plans.append(self.unit.prepare(p, state, {}, now_ms))
+                await self._commit(plans)
+                metrics.OPEN_WINDOWS.set(sum(len(self.partitions[p].open_windows)
+                                             for p in self.owned if p in self.partitions))
+        except StorageError as exc:
+            self._stop_on_storage(exc)
 
     async def admit(self, partition: int, events: list[EventT],
                     source: int = ORDERS) -> list[EventT]:
@@ -144,6 +212,39 @@ class OrderBatchProcessor:
                  len(state.lettered))
         state.dlq_next = max(state.dlq_next, end)
 
+    async def hand_over(self, partition: int, state: PartitionState) -> None:
+        """Send the dead letters this epoch held back while it did not serve, for the events
+        the previous epoch had not handled: from the previous group's committed offset (the
+        previous epoch letters before it commits) to this epoch's progress, each invalid
+        record that has no dead letter yet (the dead-letter partition, read from where this
+        epoch started, says which have). Exact once the previous epoch's workers stopped
+        sending letters (HANDOVER_DELAY_S after the switch)."""
+        n = self.unit.topics.dlq_partitions
+        group = self.previous_group()
+        state.letters_deferred = False
+        if self.letters is None or not n or not group:
+            return
+        topic = self.settings.orders_topic
+        dlq_partition = partition % n
+        try:
+            start = await asyncio.wait_for(self.letters.committed(group, topic, partition), 30)
+            sent, end = await asyncio.wait_for(
+                self.letters.since(dlq_partition, state.dlq_next, partition), 60)
+            records = await asyncio.wait_for(self.letters.records(
+                topic, partition, start or 0, state.last_offsets[ORDERS] + 1), 120)
+        except (asyncio.TimeoutError, KafkaError) as exc:
+            log.error("partition %s: dead letters held back during the shadow rebuild could "
+                      "not be handed over (%r); `orderstats dlq` may lack some", partition, exc)
+            return
+        missing = [(r, reason) for r in records
+                   if (reason := self.unit.invalid_reason(r)) is not None
+                   and (r.topic, r.offset) not in sent]
+        acks = await self.unit.send_letters(missing, dlq_partition)
+        state.dlq_next = max([end, state.dlq_next, *(m.offset + 1 for m in acks)])
+        log.info("partition %s: dead letters handed over from epoch group %s: offsets %s to "
+                 "%s read, %s letters sent", partition, group, start or 0,
+                 state.last_offsets[ORDERS], len(acks))
+
     async def process(self, events: Sequence[EventT]) -> None:
         """Admit, prepare and commit one batch, partition by partition.
 
@@ -154,10 +255,14 @@ class OrderBatchProcessor:
             async with self._batch:
                 await self._process(events)
         except StorageError as exc:
-            log.critical("%s; stopping without committing past what was written; free "
-                         "space and restart", exc)
-            logging.shutdown()
-            os._exit(74)  # EX_IOERR
+            self._stop_on_storage(exc)
+
+    @staticmethod
+    def _stop_on_storage(exc: StorageError) -> None:
+        log.critical("%s; stopping without committing past what was written; free "
+                     "space and restart", exc)
+        logging.shutdown()
+        os._exit(74)  # EX_IOERR
 
     async def _process(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
@@ -181,6 +286,13 @@ class OrderBatchProcessor:
         now_ms = int(time.time() * 1000)
         plans = [self.unit.prepare(p, self.state(p), by_source, now_ms)
                  for p, by_source in by_partition.items()]
+        await self._commit(plans)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.LAST_BATCH.set_to_current_time()
+        metrics.BATCH_EVENTS.observe(len(events))
+
+    async def _commit(self, plans: list) -> None:
+        """Commit prepared plans; any failure but a full disk stops the worker hard."""
         try:
             # A rebalance waits for this batch (stream_wait_empty), so every partition
             # planned here is still ours and open until the batch is acked.
@@ -195,6 +307,3 @@ class OrderBatchProcessor:
                          exc_info=True)
             logging.shutdown()
             os._exit(70)
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        metrics.LAST_BATCH.set_to_current_time()
-        metrics.BATCH_EVENTS.observe(len(events))

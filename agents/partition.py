@@ -6,7 +6,9 @@ import logging
 from dataclasses import dataclass, field
 
 from agents.admission import Cursor
+from tables.closing import OpenWindows
 from tables.dedup import DedupIndex, Segment
+from tables.keys import WindowKey
 from tables.schema import StatsTables
 from tables.values import ORDERS, REPARTITION, SOURCES, DedupSegmentValue, Progress
 
@@ -29,6 +31,17 @@ class PartitionState:
     lettered: set[tuple[str, int]] | None = None
     sweep_from: bytes | None = None  # where the retention sweep goes on (None: from the start)
     next_sweep: float = 0.0  # monotonic time of the next full pass
+    # Closing windows (agents/closer.py): the open ones, when an event last came (wall ms;
+    # the load time until one does), closed windows to publish again, and the close time up
+    # to which every result is confirmed published (in the progress record).
+    open_windows: OpenWindows = field(default_factory=OpenWindows)
+    last_event_wall_ms: int = 0
+    unpublished: set[WindowKey] = field(default_factory=set)
+    results_confirmed_ms: int = 0
+    scanned: bool = False  # the windows were scanned since this worker may publish
+    # Invalid events were met while this epoch did not serve (a shadow): their dead letters
+    # are handed over at the switch (agents/orders.py OrderBatchProcessor.hand_over).
+    letters_deferred: bool = False
 
     @classmethod
     def load(cls, tables: StatsTables, partition: int, dedup_horizon_ms: int) -> "PartitionState":
@@ -44,8 +57,10 @@ class PartitionState:
                  last[REPARTITION], len(dedup.live), indexed)
         return cls(last, progress.watermark_ms, progress.next_seq, dedup,
                    {source: Cursor(last[source] + 1) for source in SOURCES},
-                   dlq_next=progress.dlq_next)
+                   dlq_next=progress.dlq_next,
+                   results_confirmed_ms=progress.results_confirmed_ms)
 
     def progress(self) -> Progress:
         return Progress((self.last_offsets[ORDERS], self.last_offsets[REPARTITION]),
-                        self.watermark_ms, self.next_seq, self.dlq_next)
+                        self.watermark_ms, self.next_seq, self.dlq_next,
+                        self.results_confirmed_ms)

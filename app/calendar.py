@@ -92,6 +92,13 @@ def _canonical_name(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def base_name(size_s: int) -> str:
+    """The base size's name ("1m"); sizes that do not divide a day are named in seconds."""
+    if 0 < size_s <= DAY_S and DAY_S % size_s == 0:
+        return WindowSize.of_seconds(size_s).name
+    return f"{size_s}s"
+
+
 def parse_window_sizes(text: str) -> tuple[WindowSize, ...]:
     """``ORDERSTATS_WINDOWS`` ("1m,1h,1d") -> sizes, smallest first.
 

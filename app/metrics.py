@@ -61,6 +61,14 @@ CHANGELOG_RESTORED = Counter("orderstats_changelog_restored", "Changelog records
                              "that held a standby copy reads only the tail it missed, one "
                              "without reads the whole changelog) or standby (keeping standby "
                              "copies current)", ["role", "partition"], registry=REGISTRY)
+WINDOW_RESULTS = Counter("orderstats_window_results", "Closed windows published to the "
+                         "window-results topic (republished revisions included), by size",
+                         ["window"], registry=REGISTRY)
+AFTER_CLOSE = Counter("orderstats_orders_after_close", "Orders counted into a window after it "
+                      "was closed and published: each re-publishes the window with its next "
+                      "revision", ["window"], registry=REGISTRY)
+OPEN_WINDOWS = Gauge("orderstats_open_windows", "Windows not closed yet on this worker's "
+                     "partitions (what the close rules still wait for)", registry=REGISTRY)
 RECOVERING = Gauge("orderstats_recovering", "1 while this worker recovers its tables from "
                    "the changelogs, else 0 (refreshed at each scrape)", registry=REGISTRY)
 WEB_REQUESTS = Histogram("orderstats_web_request_seconds", "Time to answer an HTTP request, by "

@@ -17,11 +17,13 @@ import faust
 from aiokafka.errors import KafkaError
 
 from agents.batch import Topics
+from agents.closer import WindowCloser, results_topic
 from agents.orders import OrderBatchProcessor, define_orders_agent
 from app.epoch_watch import watch_epochs
 from app.faust_ext import SCHEME, STORE_URL, BatchStream, RawBytesSchema, tune_runtime
 from app.kafka.clients import Connection, unreachable
 from app.kafka.dlq import SentLetters
+from app.kafka.epoch import group_id
 from app.kafka.liveness import KafkaLiveness
 from app.kafka.log_probe import LogProbe
 from app.kafka.topics import ensure_topics
@@ -108,7 +110,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def build_app(settings: Settings, epoch: int = 1, worker: bool = True) -> Orderstats:
+def build_app(settings: Settings, epoch: int = 1, worker: bool = True,
+              shadow: bool = False) -> Orderstats:
     """The whole worker: topics, tables, the orders agent, start-up hooks and the web view.
 
     ``worker=False`` (other commands, ``--help``) leaves out the start-up hook that needs
@@ -126,16 +129,30 @@ def build_app(settings: Settings, epoch: int = 1, worker: bool = True) -> Orders
     processor = OrderBatchProcessor(
         tables, settings, topics, send=lambda *record: app.producer.send(*record),
         probes=probes, seek=lambda offsets: app.consumer.seek_wait(offsets),
-        letters=SentLetters(conn, settings.dlq_topic))
+        letters=SentLetters(conn, settings.dlq_topic),
+        results_topic=results_topic(settings.app_id), epoch=epoch)
     app.orderstats_commits = processor  # commits what it wrote (app/faust_ext/consumer.py)
     define_orders_agent(app, sources, processor, settings)
-    wire_lifecycle(app, settings, conn, tables, topics, list(probes.values()), worker)
+    wire_lifecycle(app, settings, conn, tables, topics, list(probes.values()), worker,
+                   processor.closer)
     cluster = Cluster(app, settings, processor.routing)
     reader = StatsReader(tables, settings, cluster.active_partitions)
     reader.epoch = epoch  # every answer names its epoch (as_of.epoch)
     register_views(app, reader, cluster, settings)
     if worker:  # registers, follows the control topic, retires after a switch
-        cluster.watch = watch_epochs(app, settings, conn, epoch, cluster)
+        cluster.watch = watch = watch_epochs(app, settings, conn, epoch, cluster)
+
+        def previous_group() -> str | None:  # the epoch served before this one
+            info = watch.state.shadow_info
+            if watch.state.shadow != epoch or not info.get("previous"):
+                return None
+            return group_id(settings.app_id, int(info["previous"]))
+
+        def serving() -> bool:  # until the control topic is read: as started
+            return watch.state.epoch == epoch if watch.tail.caught_up else not shadow
+
+        # Closed windows and dead letters are facts of the serving epoch only.
+        processor.serve_when(serving, previous_group)
     return Orderstats(app, settings, sources, tables, processor)
 
 
@@ -152,8 +169,10 @@ def partition_mismatch(source: str, counts: dict[str, int], internal: list[str])
 
 
 def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables: StatsTables,
-                   topics: Topics, probes: list[LogProbe], worker: bool) -> None:
+                   topics: Topics, probes: list[LogProbe], worker: bool,
+                   closer: WindowCloser | None = None) -> None:
     """Start-up (topics before subscribing, runtime tuning) and shutdown hooks."""
+
 
     @app.task
     async def tune() -> None:
@@ -191,8 +210,9 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
         # Dead letters carry the original value plus headers: room for any event a broker
         # with default limits accepted (a topic made elsewhere: agents/batch.py cuts values).
         dlq_config = {"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
+        results = results_topic(settings.app_id)
         wanted = {settings.orders_topic: None, settings.dlq_topic: dlq_config,
-                  topics.repartition: None,
+                  topics.repartition: None, results: compacted,
                   **{t.changelog_topic: compacted for t in tables.all}}
         try:
             counts = run_sync(ensure_topics(conn, wanted, settings.partitions))
@@ -203,3 +223,5 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
         if problem:
             raise SystemExit(f"error: {problem}")
         topics.dlq_partitions = counts[settings.dlq_topic]  # a partition's letters: p % n
+        if closer is not None:
+            closer.partitions = counts[results]  # a partition's results: p % n

@@ -95,6 +95,7 @@ def apply_batch(orders: Iterable[Applied], stored_windows: Mapping[WindowKey, Wi
     out = BatchResult()
     totals: dict[str, _Sums] = {}
     wins: dict[WindowKey, _Sums] = {}
+    closes: dict[WindowKey, tuple[int, int]] = {}  # revision, closed at: carried unchanged
     for source, offset, order in orders:
         store = order.store_id
         t = totals.get(store)
@@ -113,6 +114,7 @@ def apply_batch(orders: Iterable[Applied], stored_windows: Mapping[WindowKey, Wi
             if w is None:
                 v = stored_windows.get(key) or WindowValue()
                 w = wins[key] = _Sums(v.orders, v.revenue, v.items, 0, v.fences)
+                closes[key] = (v.revision, v.closed_at_ms)
             w.add(source, offset, order, 0)
         if rollups:
             for rkey in rollups.keys(store, order.created_at_ms, rollup_cutoffs):
@@ -120,9 +122,10 @@ def apply_batch(orders: Iterable[Applied], stored_windows: Mapping[WindowKey, Wi
                 if w is None:
                     v = stored_windows.get(rkey) or WindowValue()
                     w = wins[rkey] = _Sums(v.orders, v.revenue, v.items, 0, v.fences)
+                    closes[rkey] = (v.revision, v.closed_at_ms)
                 w.add(source, offset, order, 0)
     out.totals = {k: TotalsValue(s.orders, s.revenue, s.items, s.late, tuple(s.fences))
                   for k, s in totals.items()}
-    out.windows = {k: WindowValue(s.orders, s.revenue, s.items, tuple(s.fences))
+    out.windows = {k: WindowValue(s.orders, s.revenue, s.items, tuple(s.fences), *closes[k])
                    for k, s in wins.items()}
     return out

@@ -111,10 +111,12 @@ class PartitionStore:
                 continue
             yield keys.decode(raw_key), orjson.loads(raw_value)
 
-    async def write(self, partition: int, items: Iterable[tuple[Any, Any]]) -> int:
+    async def write(self, partition: int, items: Iterable[tuple[Any, Any]],
+                    wait: bool = False) -> int:
         """Put (value) or delete (None) keys of one partition: RocksDB and changelog.
 
-        Returns the number of records sent. The changelog partition is the source
+        Returns the number of records sent; with ``wait``, once the broker acknowledged
+        them (what is published from these values must be recoverable from the changelog). The changelog partition is the source
         partition, as Faust's tables do, so recovery puts every key back where it belongs.
         """
         store = self.table.data
@@ -147,6 +149,8 @@ class PartitionStore:
 
         last.add_done_callback(persisted)
         metrics.CHANGELOG_RECORDS.labels(self.table.name).inc(sent)
+        if wait:
+            await last
         return sent
 
     def estimated_keys(self) -> int:

@@ -24,22 +24,39 @@ def _revenue(stored: Any) -> Revenue:
 
 
 class WindowValue(NamedTuple):
-    """One store's tumbling window: sums of its orders, and a fence per source."""
+    """One store's tumbling window: sums of its orders, a fence per source, and its close.
+
+    ``revision`` 0: open. Once closed (tables/closing.py), the revision published to the
+    window-results topic and the wall-clock time of that close live in the value itself, so
+    a close is one more write of the same key (same RocksDB batch, same changelog) and a
+    late order that changes the figures is seen to re-open a closed window with no index of
+    closed windows in memory."""
 
     orders: int = 0
     revenue: Revenue = {}  # never mutated: values are rebuilt, not updated in place
     items: int = 0
     fences: tuple[int, int] = (NO_FENCE, NO_FENCE)
+    revision: int = 0
+    closed_at_ms: int = 0
 
     @classmethod
     def load(cls, stored: Any) -> "WindowValue":
         if stored is None:
             return cls()
-        orders, revenue, items, *fences = stored
-        return cls(orders, _revenue(revenue), items, _fences(fences))
+        orders, revenue, items, *rest = stored
+        if len(rest) > 2:
+            return cls(orders, _revenue(revenue), items, (rest[0], rest[1]), rest[2], rest[3])
+        return cls(orders, _revenue(revenue), items, _fences(rest))
 
     def dump(self) -> list:
+        if self.revision:
+            return [self.orders, self.revenue, self.items, *self.fences, self.revision,
+                    self.closed_at_ms]
         return [self.orders, self.revenue, self.items, *self.fences]
+
+    def closed(self, now_ms: int) -> "WindowValue":
+        """This value closed (again) at ``now_ms``: the next revision."""
+        return self._replace(revision=self.revision + 1, closed_at_ms=now_ms)
 
 
 class TotalsValue(NamedTuple):
@@ -69,13 +86,16 @@ def _fences(stored: list[int]) -> tuple[int, int]:
 
 class Progress(NamedTuple):
     """One partition: per source the last offset applied, the event-time watermark of the
-    partition's stores, the next dedup segment's seq, and the offset of the dead-letter
-    partition after this partition's last dead letter (-1: unknown, an older record)."""
+    partition's stores, the next dedup segment's seq, the offset of the dead-letter
+    partition after this partition's last dead letter (-1: unknown, an older record), and
+    the close time up to which every closed window's result is confirmed published (a
+    window closed later is published again after a restart, agents/closer.py)."""
 
     last_offsets: tuple[int, int] = (-1, -1)
     watermark_ms: int = 0
     next_seq: int = 0
     dlq_next: int = -1
+    results_confirmed_ms: int = 0
 
     @classmethod
     def load(cls, stored: Any) -> "Progress":
@@ -83,11 +103,11 @@ class Progress(NamedTuple):
             return cls()
         last, watermark, seq, *rest = stored
         return cls((last, rest[0] if rest else -1), watermark, seq,
-                   rest[1] if len(rest) > 1 else -1)
+                   rest[1] if len(rest) > 1 else -1, rest[2] if len(rest) > 2 else 0)
 
     def dump(self) -> list:
         return [self.last_offsets[ORDERS], self.watermark_ms, self.next_seq,
-                self.last_offsets[REPARTITION], self.dlq_next]
+                self.last_offsets[REPARTITION], self.dlq_next, self.results_confirmed_ms]
 
 
 class DedupSegmentValue(NamedTuple):

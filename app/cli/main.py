@@ -80,7 +80,8 @@ def main() -> None:
     if argv[:1] == ["worker"] and SHADOW_FLAG in argv:  # ours, not Faust's: taken out
         sys.argv = [sys.argv[0]] + [a for a in argv if a != SHADOW_FLAG]
     settings = with_source_partitions(settings, argv)
-    orderstats = build_app(settings, current_epoch(settings, argv), worker=runs_worker(argv))
+    orderstats = build_app(settings, current_epoch(settings, argv), worker=runs_worker(argv),
+                           shadow=SHADOW_FLAG in argv)
     app = orderstats.app
     generate.register(app, settings)
     replay.register(app, settings)

@@ -126,6 +126,7 @@ class ControlTail:
         self.topic = control_topic(app_id)
         self.state = ControlState()
         self._client: Any = None
+        self.caught_up = False  # the whole history folded in once (state is current)
 
     async def poll(self, timeout_ms: int = 0) -> ControlState:
         if self._client is None:
@@ -139,6 +140,7 @@ class ControlTail:
             end = (await client.end_offsets([tp]))[tp]
             while await client.position(tp) < end:  # the whole history before answering
                 await self._fold(1000)
+            self.caught_up = True
             return self.state
         await self._fold(timeout_ms)
         return self.state

@@ -24,6 +24,7 @@ import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from app.kafka.clients import Connection, consumer
+from app.kafka.offsets import committed_offsets
 from app.kafka.topics import ensure_topic, partition_ids
 
 REASON = "orderstats.reason"
@@ -190,3 +191,12 @@ class SentLetters:
                 if topic and offset and offset.isdigit():
                     sent.add((topic, int(offset)))
         return sent, end
+
+    async def committed(self, group: str, topic: str, partition: int) -> int | None:
+        """The committed offset of ``group`` on one partition (None: none)."""
+        return (await committed_offsets(self.conn, group, topic)).get(partition)
+
+    async def records(self, topic: str, partition: int, start: int, end: int
+                      ) -> list[DeadLetter]:
+        """The records of one partition in [start, end) (a bounded range)."""
+        return [r async for r in read_topic(self.conn, topic, {partition: (start, end)})]

@@ -9,17 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.calendar import DAY_S, WindowSize
+from app.calendar import base_name
 from app.web.params import ApiError
 from tables import keys
 from tables.windows import Rollups, TumblingWindows
-
-
-def base_name(size_s: int) -> str:
-    """The base size's name ("1m"); sizes that do not divide a day are named in seconds."""
-    if 0 < size_s <= DAY_S and DAY_S % size_s == 0:
-        return WindowSize.of_seconds(size_s).name
-    return f"{size_s}s"
 
 
 class WindowView:

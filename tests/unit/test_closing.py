@@ -1,259 +1,119 @@
-"""When windows close and what their results say (tables/closing.py); times are plain ms."""
+"""Closing windows (tables/closing.py): the two close rules, re-closing after a late order,
+what a restart publishes again, and the published record's bytes."""
 
 import orjson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from tables.closing import ClosingState, Due, Observed, WindowResult, encode_result, result_key
+from tables.closing import (OpenWindows, WindowResult, close_limit, encode_result, reclosed,
+                            result_key, unconfirmed)
 from tables.values import WindowValue
 
-GRACE = 60_000
 MIN = 60_000
-T0 = 1_795_000_020_000  # a minute boundary (ms)
+T0 = 1_794_970_800_000  # 2026-11-18T03:00:00Z
+GRACE = 60_000
 
 
-def state_with(*windows, fences=(1, -1)):
-    state = ClosingState()
-    for store, start in windows:
-        assert state.observe(store, "1m", start, start + MIN, fences) is Observed.OPEN
-    return state
+def _open(*ends: int) -> OpenWindows:
+    windows = OpenWindows()
+    for i, end in enumerate(ends):
+        windows.add(("s-%d" % i, (end - MIN) // 1000), end)
+    return windows
 
 
-def ids(dues):
-    return [(d.store, d.start_ms, d.revision) for d in dues]
+def test_the_watermark_closes_a_window_once_it_passes_end_plus_grace():
+    windows = _open(T0 + MIN, T0 + 2 * MIN)
+    busy = T0 + 10 * MIN  # an event just now: not idle, so the wall clock does not count
+    assert windows.due(close_limit(T0 + MIN + GRACE - 1, T0 + 10 * MIN, busy, GRACE)) == []
+    assert windows.due(close_limit(T0 + MIN + GRACE, T0 + 10 * MIN, busy, GRACE)) == [
+        ("s-0", (T0) // 1000)]
+    assert len(windows) == 1 and windows.next_end() == T0 + 2 * MIN
 
 
-# -- the watermark rule -------------------------------------------------------------------
-
-def test_a_window_closes_when_the_watermark_reaches_its_end_plus_grace():
-    state = state_with(("s-1", T0))
-    busy = T0 + 10 * MIN  # wall clock far ahead, but the partition just received an event
-    assert state.due(T0 + MIN + GRACE - 1, busy, busy, GRACE) == []
-    (due,) = state.due(T0 + MIN + GRACE, busy, busy, GRACE)
-    assert due == Due("s-1", "1m", T0, T0 + MIN, 1, busy, (1, -1))
-    assert state.due(T0 + 5 * MIN, busy, busy, GRACE) == []  # closed once
-
-
-def test_due_windows_come_in_end_order_and_the_later_ones_wait():
-    state = state_with(("s-2", T0 + MIN), ("s-1", T0 + MIN), ("s-9", T0), ("s-3", T0 + 2 * MIN))
-    state.observe("s-1", "1h", T0 - 20 * MIN, T0 + 40 * MIN, (1, -1))
-    dues = state.due(T0 + 2 * MIN + GRACE, 0, 0, GRACE)
-    assert [(d.store, d.size, d.end_ms) for d in dues] == [
-        ("s-9", "1m", T0 + MIN), ("s-1", "1m", T0 + 2 * MIN), ("s-2", "1m", T0 + 2 * MIN)]
-    assert ids(state.due(T0 + 40 * MIN + GRACE, 0, 0, GRACE)) == [("s-3", T0 + 2 * MIN, 1),
-                                                                  ("s-1", T0 - 20 * MIN, 1)]
-
-
-# -- the idle rule ------------------------------------------------------------------------
-
-def test_an_idle_partition_closes_by_the_wall_clock():
-    state = state_with(("s-1", T0))
-    watermark = T0 + 30_000  # the last order; nothing after it, ever
+def test_the_wall_clock_closes_the_last_window_of_an_idle_partition():
+    windows = _open(T0 + MIN)
+    watermark = T0 + 30_000  # the last order, in the window; nothing comes after it
     last_event = T0 + 31_000
-    close_at = T0 + MIN + GRACE
-    assert state.due(watermark, close_at - 1, last_event, GRACE) == []  # too early
-    (due,) = state.due(watermark, close_at, last_event, GRACE)
-    assert (due.revision, due.closed_at_ms) == (1, close_at)
+    # wall clock past end + grace, but the partition received an event less than grace ago
+    assert windows.due(close_limit(watermark, T0 + MIN + GRACE, T0 + MIN + 1, GRACE)) == []
+    # idle for grace, but the wall clock not yet past end + grace
+    assert windows.due(close_limit(watermark, T0 + MIN + GRACE - 1, last_event, GRACE)) == []
+    assert windows.due(close_limit(watermark, T0 + MIN + GRACE, last_event, GRACE)) == [
+        ("s-0", T0 // 1000)]
+    assert windows.next_end() is None and len(windows) == 0
 
 
-def test_the_idle_rule_waits_for_grace_of_silence_not_just_the_clock():
-    state = state_with(("s-1", T0))
-    now = T0 + MIN + GRACE + 5_000
-    assert state.due(T0, now, now - GRACE + 1, GRACE) == []  # an event 59.999 s ago
-    assert ids(state.due(T0, now, now - GRACE, GRACE)) == [("s-1", T0, 1)]
+def test_a_busy_replay_of_old_orders_closes_by_its_watermark_not_the_wall_clock():
+    windows = _open(T0 + MIN, T0 + 5 * MIN)
+    now = T0 + 86_400_000  # a day later: every window is past end + grace by the wall clock
+    assert windows.due(close_limit(T0 + 2 * MIN, now, now - 100, GRACE)) == [
+        ("s-0", T0 // 1000)]
+    assert len(windows) == 1
 
 
-def test_a_partition_with_no_event_since_assignment_counts_as_idle():
-    state = state_with(("s-1", T0))
-    assert ids(state.due(0, T0 + MIN + GRACE, None, GRACE)) == [("s-1", T0, 1)]
+def test_due_windows_come_in_end_order_and_each_once():
+    windows = OpenWindows()
+    windows.add(("b", 60), 120_000)
+    windows.add(("a", 0), 60_000)
+    windows.add(("a", 0), 60_000)  # touched again by a later batch: still one window
+    windows.add(("a", 0, "1h"), 3_600_000)
+    assert len(windows) == 3
+    assert windows.due(3_600_000) == [("a", 0), ("b", 60), ("a", 0, "1h")]
+    assert windows.due(10 ** 15) == []
 
 
-def test_a_busy_partition_replaying_old_orders_is_not_closed_by_the_wall_clock():
-    state = state_with(("s-1", T0), ("s-1", T0 + MIN))
-    now = T0 + 3_600_000  # an hour later: replaying a backlog, events arrive all the time
-    assert state.due(T0 + MIN + 59_000, now, now - 5, GRACE) == []
-    assert ids(state.due(T0 + MIN + GRACE, now, now - 5, GRACE)) == [("s-1", T0, 1)]
+def test_a_late_order_on_a_closed_window_closes_it_again_with_the_next_revision():
+    closed = WindowValue(2, {"JPY": 200}, 3, (8, -1)).closed(T0 + 2 * MIN)
+    assert (closed.revision, closed.closed_at_ms) == (1, T0 + 2 * MIN)
+    late = closed._replace(orders=3, revenue={"JPY": 250}, items=4, fences=(12, -1))
+    again = reclosed(closed, late, T0 + 9 * MIN)
+    assert again == late._replace(revision=2, closed_at_ms=T0 + 9 * MIN)
+    # a replay re-applies nothing (the fences): same figures, no new revision
+    assert reclosed(closed, closed._replace(fences=(12, -1)), T0 + 9 * MIN) is None
+    # an open window is closed by the rules, not by an order
+    assert reclosed(WindowValue(), WindowValue(1, {"JPY": 1}, 1, (3, -1)), T0) is None
 
 
-# -- revisions ----------------------------------------------------------------------------
-
-def test_an_order_after_the_close_reopens_the_window_and_bumps_the_revision():
-    state = state_with(("s-1", T0), fences=(10, -1))
-    now = T0 + 5 * MIN
-    (first,) = state.due(now, now, now, GRACE)
-    assert (first.revision, first.fences) == (1, (10, -1))
-    assert state.observe("s-1", "1m", T0, T0 + MIN, (10, -1)) is Observed.SETTLED  # replay
-    assert state.due(now, now, now, GRACE) == []
-    assert state.observe("s-1", "1m", T0, T0 + MIN, (17, -1)) is Observed.REOPENED  # late
-    assert state.observe("s-1", "1m", T0, T0 + MIN, (18, 4)) is Observed.OPEN  # still dirty
-    (second,) = state.due(now, now + 1, now + 1, GRACE)  # the next due() republishes it
-    assert (second.revision, second.fences, second.closed_at_ms) == (2, (18, 4), now + 1)
-    assert state.observe("s-1", "1m", T0, T0 + MIN, (19, 4)) is Observed.REOPENED
-    assert ids(state.due(now, now + 2, now + 2, GRACE)) == [("s-1", T0, 3)]
+def test_a_restart_publishes_again_only_what_is_not_confirmed():
+    value = WindowValue(1, {"JPY": 1}, 1, (3, -1))
+    assert not unconfirmed(value, 0)  # open
+    closed = value.closed(T0)
+    assert unconfirmed(closed, T0 - 1)
+    assert not unconfirmed(closed, T0)
 
 
-def test_each_size_and_store_has_its_own_revisions():
-    state = ClosingState()
-    for store in ("s-1", "s-2"):
-        state.observe(store, "1m", T0, T0 + MIN, (1, -1))
-        state.observe(store, "1h", T0 - 20 * MIN, T0 + 40 * MIN, (1, -1))
-    late = T0 + 2 * 3_600_000
-    assert len(state.due(late, late, late, GRACE)) == 4
-    state.observe("s-2", "1h", T0 - 20 * MIN, T0 + 40 * MIN, (2, -1))
-    assert [(d.store, d.size, d.revision) for d in state.due(late, late, late, GRACE)] == [
-        ("s-2", "1h", 2)]
-
-
-# -- crash and restart: the revision comes from durable state ------------------------------
-
-def crash_and_restart(state):
-    """What a new owner has: the last state the changelog holds, nothing in memory."""
-    return ClosingState.load(state.dump())
-
-
-def test_a_restart_before_publishing_republishes_the_same_revision_and_close_time():
-    state = state_with(("s-1", T0), fences=(10, -1))
-    (due,) = state.due(T0 + 5 * MIN, T0 + 5 * MIN, T0, GRACE)
-    restored = crash_and_restart(state)  # state flushed; publish lost in the crash
-    assert restored.observe("s-1", "1m", T0, T0 + MIN, (10, -1)) is Observed.SETTLED
-    assert restored.pending() == [due]
-    restored.published(restored.pending())
-    assert restored.pending() == []
-    assert crash_and_restart(restored).pending() == []
-
-
-def test_a_restart_after_a_lost_state_record_closes_again_with_the_same_revision():
-    before_close = state_with(("s-1", T0), fences=(10, -1))
-    saved = before_close.dump()  # the close's state record never reached the changelog
-    now = T0 + 5 * MIN
-    (first,) = before_close.due(now, now, now, GRACE)
-    # (nothing was published either: publishing waits for the state flush)
-    restored = ClosingState.load(saved)
-    restored.observe("s-1", "1m", T0, T0 + MIN, (10, -1))  # the replayed batch
-    (again,) = restored.due(now + 7, now + 7, now + 7, GRACE)
-    assert (again.store, again.start_ms, again.revision, again.fences) == (
-        first.store, first.start_ms, first.revision, first.fences)
-
-
-def test_a_window_that_moved_on_since_its_close_is_not_republished_with_that_revision():
-    state = state_with(("s-1", T0), fences=(10, -1))
-    now = T0 + 5 * MIN
-    state.due(now, now, now, GRACE)  # revision 1 pinned to fences (10, -1), then a crash
-    restored = crash_and_restart(state)
-    # The table's value got a late order whose state record was lost: fences differ.
-    assert restored.observe("s-1", "1m", T0, T0 + MIN, (12, -1)) is Observed.REOPENED
-    assert restored.pending() == []  # revision 1 would now carry a different value
-    (due,) = restored.due(now + 9, now + 9, now + 9, GRACE)
-    assert (due.revision, due.fences) == (2, (12, -1))
-
-
-def test_the_same_input_after_a_restart_yields_the_same_dues():
-    def run(state, steps):
-        out = []
-        for kind, *args in steps:
-            if kind == "obs":
-                state.observe(*args)
-            else:
-                out += state.due(*args, GRACE)
-        return out
-
-    steps = [("obs", "s-1", "1m", T0, T0 + MIN, (1, -1)),
-             ("obs", "s-2", "1m", T0, T0 + MIN, (2, -1)),
-             ("due", T0 + 2 * MIN + 1, T0 + 2 * MIN + 1, T0),
-             ("obs", "s-1", "1m", T0, T0 + MIN, (3, -1)),
-             ("obs", "s-1", "1m", T0 + MIN, T0 + 2 * MIN, (4, -1)),
-             ("due", T0 + 2 * MIN + 2, T0 + 2 * MIN + 2, T0 + 2 * MIN)]
-    straight = run(ClosingState(), steps)
-    state = ClosingState()
-    first = run(state, steps[:3])
-    resumed = first + run(crash_and_restart(state), steps[3:])
-    assert straight == resumed
-    assert ids(straight) == [("s-1", T0, 1), ("s-2", T0, 1), ("s-1", T0, 2)]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.booleans(),
-                          st.integers(0, 3)), max_size=40),
-       st.integers(0, 40))
-def test_restarting_anywhere_changes_nothing_and_revisions_only_grow(ops, cut):
-    """A run with a dump/load at step ``cut`` publishes exactly what a straight run does,
-    and per window the revisions are 1, 2, 3... each with its own fences."""
-    def run(restart_at):
-        state, out, offset = ClosingState(), [], 0
-        for i, (store, minute, closes, bump) in enumerate(ops):
-            if i == restart_at:
-                state = ClosingState.load(state.dump())
-            offset += bump
-            start = T0 + minute * MIN
-            state.observe(f"s-{store}", "1m", start, start + MIN, (offset, -1))
-            if closes:
-                now = T0 + (minute + 2) * MIN + i
-                out += state.due(now, now, now - 1, GRACE)
-        return out
-
-    straight = run(-1)
-    assert run(cut) == straight
-    seen: dict = {}
-    for due in straight:
-        key = (due.store, due.size, due.start_ms)
-        revision, fences = seen.get(key, (0, None))
-        assert due.revision == revision + 1 and due.fences != fences
-        seen[key] = (due.revision, due.fences)
-
-
-# -- forgetting and serialization ---------------------------------------------------------
-
-def test_forgetting_drops_settled_published_windows_and_ignores_their_stragglers():
-    state = state_with(("s-1", T0), ("s-1", T0 + MIN), ("s-1", T0 + 5 * MIN))
-    dues = state.due(T0 + 3 * MIN, T0 + 3 * MIN, T0, GRACE)
-    assert len(dues) == 2
-    assert state.forget("1m", T0 + 2 * MIN) == 0  # not yet confirmed published: kept
-    state.published(dues)
-    assert state.forget("1m", T0 + MIN) == 1 and len(state) == 2
-    restored = crash_and_restart(state)
-    assert restored.observe("s-1", "1m", T0, T0 + MIN, (9, -1)) is Observed.EXPIRED
-    assert restored.observe("s-1", "1m", T0 + MIN, T0 + 2 * MIN, (9, -1)) is Observed.REOPENED
-    assert len(restored) == 2
-
-
-def test_the_serialized_state_is_compact_and_round_trips():
-    state = ClosingState()
-    for i in range(1000):
-        state.observe(f"s-{i:03d}", "1m", T0, T0 + MIN, (100 + i, -1))
-    state.due(T0 + 2 * MIN, T0 + 2 * MIN, T0, GRACE)
-    raw = state.dump()
-    assert len(raw) < 70 * 1000  # about 67 bytes per window
-    assert crash_and_restart(state).dump() == raw
-    assert ClosingState.load(None).dump() == ClosingState().dump()
-    with pytest.raises(ValueError, match="format"):
-        ClosingState.load(orjson.dumps([99, {}, []]))
+def test_the_close_lives_in_the_stored_value_and_old_values_still_load():
+    value = WindowValue(3, {"USD": 1250}, 7, (5, 9)).closed(T0)
+    assert value.dump() == [3, {"USD": 1250}, 7, 5, 9, 1, T0]
+    assert WindowValue.load(value.dump()) == value
+    assert WindowValue(3, {"USD": 1}, 7, (5, 9)).dump() == [3, {"USD": 1}, 7, 5, 9]
+    assert WindowValue.load([1, 900, 2, 7]) == WindowValue(1, {"XXX": 900}, 2, (7, -1))
 
 
 # -- the published record -----------------------------------------------------------------
 
 def test_results_encode_to_stable_key_and_value_bytes():
-    hour = 1_794_970_800_000  # 2026-11-18T03:00:00Z
-    due = Due("s-042", "1h", hour, hour + 60 * MIN, 2, hour + 61 * MIN + 123, (5, -1))
-    value = WindowValue(3, {"USD": 1250, "JPY": 900}, 7, (5, -1))
-    result = WindowResult.of(due, value, label="2026-11-18T12:00+09")
+    hour = T0
+    value = WindowValue(3, {"USD": 1250, "JPY": 900}, 7, (5, -1)).closed(hour + 61 * MIN + 123)
+    value = value._replace(revision=2)
+    result = WindowResult.of("s-042", "1h", hour, hour + 60 * MIN, value, 1,
+                             "2026-11-18T12:00:00+09:00")
     key, raw = encode_result(result)
     assert key == b'["s-042","1h","2026-11-18T03:00:00Z"]'
     assert key == result_key("s-042", "1h", hour)
     assert orjson.loads(raw) == {
-        "store": "s-042", "window": "1h", "label": "2026-11-18T12:00+09",
+        "store": "s-042", "window": "1h", "label": "2026-11-18T12:00:00+09:00",
         "start": "2026-11-18T03:00:00Z", "end": "2026-11-18T04:00:00Z",
         "orders": 3, "revenue": {"JPY": 900, "USD": 1250}, "items": 7,
-        "closed_at": "2026-11-18T04:01:00.123Z", "revision": 2}
+        "closed_at": "2026-11-18T04:01:00.123Z", "revision": 2, "epoch": 1}
     again = value._replace(revenue={"JPY": 900, "USD": 1250})
-    assert encode_result(WindowResult.of(due, again, label="2026-11-18T12:00+09")) == (key, raw)
+    assert encode_result(WindowResult.of("s-042", "1h", hour, hour + 60 * MIN, again, 1,
+                                         "2026-11-18T12:00:00+09:00")) == (key, raw)
     assert b"label" not in encode_result(result._replace(label=None))[1]
 
 
-def test_a_value_that_is_not_the_closed_one_cannot_be_published_under_its_revision():
-    due = Due("s-1", "1m", T0, T0 + MIN, 1, T0 + 2 * MIN, (5, -1))
-    with pytest.raises(ValueError, match="fences"):
-        WindowResult.of(due, WindowValue(4, {"JPY": 1}, 4, (6, -1)))
+def test_an_open_window_has_no_result():
+    with pytest.raises(ValueError, match="not closed"):
+        WindowResult.of("s-1", "1m", T0, T0 + MIN, WindowValue(4, {"JPY": 1}, 4, (6, -1)))
 
 
 def test_a_key_names_a_whole_second():

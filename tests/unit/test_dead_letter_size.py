@@ -93,3 +93,69 @@ def test_a_record_delivered_twice_in_one_batch_is_dead_lettered_once():
     batch = [event(o) for o in (9, 11, 12, 11, 12, 13)]  # 9: before the progress
     _decoded, _forward, invalid = unit._decode(0, state, {0: batch}, 2**62)
     assert [e.message.offset for e, _reason in invalid] == [11, 12, 13]
+
+
+def test_a_shadow_epoch_holds_its_dead_letters_back():
+    sent = []
+
+    async def send(*record):
+        sent.append(record)
+
+    unit = unit_with(send)
+    unit.serving = lambda: False
+    state = SimpleNamespace(lettered=set(), dlq_next=0, letters_deferred=False)
+    plan = SimpleNamespace(partition=0, state=state, forward=[],
+                           invalid=[(SimpleNamespace(message=message(b"x")), "bad")])
+    asyncio.run(unit._send_on(plan))
+    assert sent == [] and state.letters_deferred
+
+
+def test_the_hand_over_letters_only_what_the_previous_epoch_did_not():
+    """From the previous group's committed offset to this epoch's progress: each invalid
+    record without a letter in the dead-letter partition gets one; valid ones and those
+    the old epoch lettered do not."""
+    from agents.orders import OrderBatchProcessor
+    from agents.routing import KeyRouting
+
+    sent = []
+
+    async def send(topic, key, value, partition, ts, headers):
+        sent.append((partition, dict(headers)["orderstats.source.offset"]))
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(SimpleNamespace(offset=50 + len(sent)))
+        return fut
+
+    def record(offset: int, value: bytes) -> SimpleNamespace:
+        return SimpleNamespace(topic="orders", partition=2, offset=offset, key=b"k",
+                               value=value, headers=(), timestamp_ms=0)
+
+    valid = (b'{"order_id":"o","store_id":"s","created_at":"2026-11-23T10:00:00Z",'
+             b'"items":[{"sku":"a","qty":1,"unit_price":5}],"total":5}')
+    asked = {}
+
+    class Letters:
+        async def committed(self, group, topic, partition):
+            asked["committed"] = (group, topic, partition)
+            return 10
+
+        async def since(self, dlq_partition, from_offset, source_partition):
+            asked["since"] = (dlq_partition, from_offset, source_partition)
+            return {("orders", 11)}, 40
+
+        async def records(self, topic, partition, start, end):
+            asked["records"] = (topic, partition, start, end)
+            return [record(10, valid), record(11, b"nope"), record(12, b"[]"),
+                    record(13, valid)]
+
+    processor = OrderBatchProcessor.__new__(OrderBatchProcessor)
+    processor.letters = Letters()
+    processor.settings = SimpleNamespace(orders_topic="orders")
+    processor.previous_group = lambda: "app"
+    processor.unit = BatchUnit(SimpleNamespace(), send, Topics("rep", "dlq", dlq_partitions=4),
+                               None, KeyRouting("raw", 8))
+    state = SimpleNamespace(letters_deferred=True, dlq_next=30, last_offsets=[13, -1])
+    asyncio.run(processor.hand_over(2, state))
+    assert asked == {"committed": ("app", "orders", 2), "since": (2, 30, 2),
+                     "records": ("orders", 2, 10, 14)}
+    assert sent == [(2, b"12")]  # 11 was lettered by the old epoch; 10 and 13 are valid
+    assert state.dlq_next == 52 and not state.letters_deferred
