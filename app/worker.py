@@ -21,6 +21,7 @@ from agents.closer import WindowCloser, results_topic
 from agents.orders import OrderBatchProcessor, define_orders_agent
 from app.epoch_watch import watch_epochs
 from app.faust_ext import SCHEME, STORE_URL, BatchStream, RawBytesSchema, tune_runtime
+from app.faust_ext.native_memory import limit_arenas, trim_periodically
 from app.kafka.clients import Connection, unreachable
 from app.kafka.dlq import SentLetters
 from app.kafka.epoch import group_id
@@ -173,10 +174,12 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
                    closer: WindowCloser | None = None) -> None:
     """Start-up (topics before subscribing, runtime tuning) and shutdown hooks."""
 
+    limit_arenas()  # glibc malloc: before RocksDB and the executors start threads
 
     @app.task
     async def tune() -> None:
         tune_runtime(app)
+        await trim_periodically()  # glibc malloc: free pages back to the kernel, forever
 
     if worker:
         app.orderstats_kafka = liveness = KafkaLiveness(conn)  # read by /ready
