@@ -5,15 +5,22 @@ producer buffer whether to wait, and handles fan-out to many channels. When a pa
 feeds exactly one channel, flow is open, the producer buffer is not over its limit and the
 channel's queue has room, this handler does only what delivery needs (refcount, decode,
 put with the same back-pressure callbacks); in every other case it calls the stock handler.
+
+:meth:`SingleChannelConductor.deliver_run` takes a partition's fetched run at once (from
+app.faust_ext.consumer): on the lean path it puts as many events as the stream's queue has
+room for in one synchronous pass, without awaiting the handler per message; the rest, and
+every case the lean path does not cover, goes message by message as before.
 """
 
 from __future__ import annotations
 
-from typing import Any, MutableSet
+from typing import Any, Callable, MutableSet, Sequence
 
 from faust.exceptions import KeyDecodeError, ValueDecodeError
 from faust.transport.conductor import Conductor
 from faust.types import TP, Message
+
+ReadOffset = Callable[[TP, int], None]  # records a message's offset as read (Consumer)
 
 
 class SingleChannelConductor(Conductor):
@@ -35,6 +42,21 @@ class SingleChannelConductor(Conductor):
             return await callback(message)
 
         return on_message
+
+    async def deliver_run(self, tp: TP, messages: Sequence[Message],
+                          set_read_offset: ReadOffset) -> None:
+        """Deliver one partition's messages in order, recording each one's offset as read
+        once it is handed on. Reads the PRIVATE ``_tp_to_callback`` and its lock."""
+        handler = None
+        if not self.app.client_only and not self._tp_to_callback_lock.locked():
+            handler = self._tp_to_callback.get(tp)
+        run = getattr(handler, "run", None)
+        if run is not None:
+            return await run(messages, set_read_offset)
+        on_message = self.on_message  # the stock path, including a resubscription's lock
+        for message in messages:
+            await on_message(message)
+            set_read_offset(tp, message.offset)
 
     def _build_handler(self, tp: TP, channels: MutableSet[Any]) -> Any:
         """OVERRIDES (PRIVATE) faust.transport.conductor.Conductor._build_handler
@@ -71,4 +93,36 @@ class SingleChannelConductor(Conductor):
             queue.put_nowait_enhanced(event, on_pressure_high=on_pressure_high,
                                       on_pressure_drop=on_pressure_drop)
 
+        async def on_run(messages: Sequence[Message], set_read_offset: ReadOffset) -> None:
+            """on_message for each of ``messages``, the lean path without a coroutine per
+            message: the queue's room is taken once (only this partition's delivery puts
+            into it, the stream only takes, so the room can only grow meanwhile)."""
+            i, n = 0, len(messages)
+            while i < n:
+                if len(channels) == 1 and flow_active() \
+                        and producer_buffer.pending.qsize() <= max_pending:
+                    (channel,) = channels
+                    queue, decode = channel.queue, channel.decode
+                    end = n if queue.maxsize <= 0 else min(n, i + queue.maxsize - queue.qsize())
+                    put = queue.put_nowait_enhanced
+                    while i < end and flow_active():
+                        message = messages[i]
+                        message.refcount += 1
+                        try:
+                            event = await decode(message, propagate=True)
+                        except (KeyDecodeError, ValueDecodeError):
+                            message.refcount -= 1
+                            break  # the stock error handling, below
+                        put(event, on_pressure_high=on_pressure_high,
+                            on_pressure_drop=on_pressure_drop)
+                        set_read_offset(tp, message.offset)
+                        i += 1
+                    if i == n:
+                        break
+                message = messages[i]  # not on the lean path: queue full, flow stopped, ...
+                await on_message(message)
+                set_read_offset(tp, message.offset)
+                i += 1
+
+        on_message.run = on_run  # type: ignore[attr-defined]  # read by deliver_run
         return on_message

@@ -6,6 +6,16 @@ can interrupt delivery. Here the race covers the delivery of the whole fetched b
 rebalance still interrupts it, and a message's read offset is still recorded only once it
 was handed to its stream. Everything else is the stock loop.
 
+Fetched records are converted and delivered a partition at a time (:meth:`_fetch_runs`,
+:meth:`_deliver`): the stock ``getmany`` is an async generator that, per record, asks the
+consumer thread for the partition's highwater, feeds Faust's Monitor and goes through a
+round-robin scheduler, and the stock delivery awaits the conductor once per message. Here the
+highwater and Monitor are read once per partition run, and a run goes to the conductor as one
+unit (``SingleChannelConductor.deliver_run``), which puts the events of a single-subscriber
+partition in its stream's queue without a coroutine per message. The order within a
+partition is the fetch order, as before; partitions are no longer interleaved record by
+record (nothing depends on that: the agent works per partition).
+
 Which offsets are committed is decided by the agent, not by Faust's acked-offset ledger: a
 :class:`CommitSource` set on the app as ``orderstats_commits`` says up to where each of its
 topics' partitions was written (agents/orders.py). Faust's ledger treats any jump in
@@ -22,12 +32,13 @@ commits over it; changelog records skipped that way leave a recovered table stal
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Optional, Protocol, cast
+from typing import Any, Optional, Protocol
 
 from faust.transport import drivers
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
+from faust.types.tuples import ConsumerMessage
 
 from app.faust_ext.conductor import SingleChannelConductor
 from app.faust_ext.producer import IdempotentProducer
@@ -49,7 +60,7 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
         """OVERRIDES (PRIVATE) faust.transport.consumer.Consumer._drain_messages
         (faust-streaming 0.15.3): same loop, one rebalance race per fetched batch. Reads the
         private ``_stopped``, ``_read_offset``, ``_commit_every`` and ``_n_acked`` as it does."""
-        getmany = self.getmany
+        fetch_runs = self._fetch_runs
         consumer_should_stop = self._stopped.is_set  # PRIVATE, as the stock method
         fetcher_should_stop = fetcher._stopped.is_set  # PRIVATE, as the stock method
         try:
@@ -60,13 +71,13 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
                     await self.wait(self.can_resume_flow)
                     continue
                 self.diag.set_flag(CONSUMER_FETCHING)
-                # Not raced against suspend_flow (see the module docstring); the stock
-                # getmany stops converting records once flow is suspended, and the
-                # rebalance then re-seeks every partition to what was really processed.
-                batch = [pair async for pair in cast(AsyncIterator, getmany(timeout=1.0))]
+                # Not raced against suspend_flow (see the module docstring); like the stock
+                # getmany, _fetch_runs stops converting records once flow is suspended, and
+                # the rebalance then re-seeks every partition to what was really processed.
+                runs = await fetch_runs(timeout=1.0)
                 self.diag.unset_flag(CONSUMER_FETCHING)
-                if batch and not self.should_stop:
-                    await self.wait_first(self._deliver(batch), self.suspend_flow.wait())
+                if runs and not self.should_stop:
+                    await self.wait_first(self._deliver(runs), self.suspend_flow.wait())
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
@@ -83,22 +94,69 @@ class BatchDrainConsumer(aiokafka_driver.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _deliver(self, batch: list[tuple[Any, Any]]) -> None:
-        """Hand a fetched batch to the streams, recording each read offset after delivery."""
-        callback = self.callback
+    async def _fetch_runs(self, timeout: float) -> list[tuple[TP, list[Any]]]:
+        """One fetch as (partition, messages) runs: the stock ``Consumer.getmany``
+        (faust-streaming 0.15.3) without its per-record generator step, scheduler, highwater
+        and Monitor calls per record. Reads the PRIVATE ``_wait_next_records`` and
+        ``_buffered_partitions`` as the stock method does."""
+        records, active = await self._wait_next_records(timeout)  # PRIVATE
+        if records is None or self.should_stop:
+            return []
+        app = self.app
+        generation = app.consumer_generation_id
+        if not self.flow_active:
+            # As the stock getmany: flow stopped between the fetch and here.
+            try:
+                await self.perform_seek()
+            except Exception as ex:
+                self.log.warning(f"exception performing seek when flow not active {ex}")
+            return []
+        buffered = self._buffered_partitions  # PRIVATE, as the stock getmany
+        track_end = app.monitor.track_tp_end_offset
+        highwater = self.highwater
+        runs: list[tuple[TP, list[Any]]] = []
+        for tp, batch in records.items():
+            # The stock getmany checks these before each record. Nothing here awaits, so
+            # the rebalance handling (on this loop) cannot change them within a run.
+            if not self.flow_active or app.consumer_generation_id != generation:
+                break
+            if active is not None and tp not in active and tp not in buffered:
+                continue
+            if not batch:
+                continue
+            track_end(tp, highwater(tp))
+            topic, partition = tp.topic, tp.partition
+            messages = [
+                ConsumerMessage(topic, partition, r.offset,
+                                None if r.timestamp is None else r.timestamp / 1000.0,
+                                r.timestamp_type, r.headers, r.key, r.value, r.checksum,
+                                r.serialized_key_size, r.serialized_value_size, tp,
+                                generation_id=generation)
+                for r in batch]  # Consumer._to_message, inlined
+            runs.append((tp, messages))
+        return runs
+
+    async def _deliver(self, runs: list[tuple[TP, list[Any]]]) -> None:
+        """Hand each partition's run to the streams, recording read offsets after delivery."""
+        deliver_run = getattr(self.app.topics, "deliver_run", None)  # SingleChannelConductor
+        if deliver_run is None:  # another conductor: message by message
+            deliver_run = self._deliver_each
         set_read_offset = self._read_offset.__setitem__  # PRIVATE, as the stock method
         commit_every = self._commit_every  # PRIVATE, as the stock method
-        since_yield = 0
-        for tp, message in batch:
-            since_yield += 1
-            if since_yield > YIELD_EVERY:
-                await asyncio.sleep(0)
-                since_yield = 0
+        for tp, messages in runs:
             # Re-deliveries and jumps go to the agent as they are: it admits offsets in
             # order and re-reads what went missing (no read-offset skip, no gaps).
             if commit_every is not None and self._n_acked >= commit_every:  # PRIVATE
                 self._n_acked = 0
                 await self.commit()
+            for start in range(0, len(messages), YIELD_EVERY):
+                await deliver_run(tp, messages[start:start + YIELD_EVERY], set_read_offset)
+                await asyncio.sleep(0)  # as before: let the agent run between chunks
+
+    async def _deliver_each(self, tp: TP, messages: list[Any],
+                            set_read_offset: Any) -> None:
+        callback = self.callback
+        for message in messages:
             await callback(message)
             set_read_offset(tp, message.offset)
 

@@ -5,7 +5,7 @@ queue get, the buffering processor, and an ``asyncio.Event`` handshake per event
 takes whatever the queue holds in one go and waits only when it is empty. Per event it does
 what the stock iterator does for acking: track the message as unacked and ack every event
 once the batch body has finished (the agent decides what is committed, see
-app.faust_ext.consumer). Around rebalances it drops events of a stale consumer generation
+app.faust_ext.consumer), all under one hold of Faust's ack lock. Around rebalances it drops events of a stale consumer generation
 rather than handing them on, and takes nothing while a rebalance has flow control suspended
 (the stock iterator's queue get blocks there); the agent notices the hole such a drop leaves
 and re-reads it (agents.admission). Sensors still run when any are installed.
@@ -18,6 +18,7 @@ from typing import Any, AsyncGenerator, Sequence
 
 from faust.streams import Stream
 from faust.types import EventT
+from faust.types.tuples import ack_lock
 from mode.utils.times import Seconds, want_seconds
 
 
@@ -125,7 +126,20 @@ class Intake:
             for event in events:
                 await self.stream.ack(event)
         else:
-            for event in events:
-                event.ack()
+            ack_all(self.app.consumer, events)
         events.clear()
         self.sensor_states.clear()
+
+
+def ack_all(consumer: Any, events: list[EventT]) -> None:
+    """``event.ack()`` for each event (Event.ack -> Message.ack -> Consumer.ack, faust-streaming
+    0.15.3) under one hold of Faust's ack lock instead of three per event: the same refcount
+    decrement and final ack. PRIVATE: ``faust.types.tuples.ack_lock``, the re-entrant lock
+    Message.ack and Consumer.ack take."""
+    with ack_lock:
+        for event in events:
+            message = event.message
+            if not message.acked:  # Message.ack
+                refcount = message.refcount = max(message.refcount - 1, 0)  # Message.decref
+                if not refcount:
+                    message.on_final_ack(consumer)  # -> Consumer.ack
