@@ -128,6 +128,9 @@ class BatchUnit:
             stores, t.totals.get_many(partition, stores))}
         result = apply_batch(accepted, stored_windows, stored_totals, self.windows, cutoff,
                              rollups, rollup_cutoffs)
+        if by_source and all(max(e.message.offset for e in evs) <= state.durable[source]
+                             for source, evs in by_source.items() if evs):
+            drop_unchanged(result, stored_windows, stored_totals)
         publish = [] if self.closer is None else self.closer.prepare(
             state, result.windows, stored_windows, watermark, now_ms,
             lambda ks: t.windows.get_many(partition, [keys.window_key(*k) for k in ks]),
@@ -229,6 +232,7 @@ class BatchUnit:
             state.committable[source] = max(state.committable.get(source, 0), through + 1)
         state.watermark_ms = plan.watermark_ms
         await t.progress.write(p, [(p, state.progress().dump())])
+        when_acked([table.last_sent.get(p) for table in t.all], state, dict(plan.through))
         metrics.WINDOWS_EXPIRED.inc(len(plan.expired_windows))
         metrics.WATERMARK.labels(str(p)).set(state.watermark_ms / 1000)
 
@@ -300,6 +304,34 @@ class BatchUnit:
             return await (await self.send(self.topics.dlq, msg.key,
                                           msg.value[:TRUNCATED_VALUE_BYTES], partition, None,
                                           headers))
+
+
+def drop_unchanged(result: Any, stored_windows: dict, stored_totals: dict) -> None:
+    """Leave out of the writes the keys a batch did not change. Only for a batch wholly at or
+    below the partition's durable offsets (a replay of what was written and acknowledged):
+    there rewriting an unchanged key re-sends nothing a crash could have lost, and only
+    costs a RocksDB write and a changelog record per key and batch."""
+    for key in [k for k, v in result.windows.items() if v == stored_windows.get(k)]:
+        del result.windows[key]
+    for key in [k for k, v in result.totals.items() if v == stored_totals.get(k)]:
+        del result.totals[key]
+
+
+def when_acked(futures: list[Any], state: PartitionState, through: dict[int, int]) -> None:
+    """Once the last changelog record of every table of the partition is acknowledged,
+    every write of this batch is durable: its offsets join ``state.durable`` (kept in a
+    later batch's progress record)."""
+    pending = [f for f in futures if f is not None]
+    if not pending or not through:
+        return
+
+    def done(fut: Any) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        for source, offset in through.items():
+            state.durable[source] = max(state.durable[source], offset)
+
+    asyncio.gather(*pending).add_done_callback(done)
 
 
 def _too_large(exc: BaseException | None) -> bool:

@@ -104,15 +104,17 @@ class WindowCloser:
         publish: list[WindowKey] = []
         opened = state.open_windows
         for key, value in windows.items():
+            before = stored.get(key)
             if not value.revision:
-                opened.add(key, self.end_ms(key))
+                if before is None or not before.orders:  # new: the others are indexed already
+                    opened.add(key, self.end_ms(key))
                 continue
-            again = reclosed(stored.get(key) or WindowValue(), value, now)
+            again = reclosed(before or WindowValue(), value, now)
             if again is not None:
                 windows[key] = again
                 publish.append(key)
                 metrics.AFTER_CLOSE.labels(self.size_name(key)).inc(
-                    again.orders - (stored.get(key) or WindowValue()).orders)
+                    again.orders - (before or WindowValue()).orders)
         due = opened.due(close_limit(watermark_ms, now_ms, state.last_event_wall_ms,
                                      self.grace_ms))
         if self.publishing() and state.unpublished:

@@ -42,6 +42,9 @@ class PartitionState:
     # Invalid events were met while this epoch did not serve (a shadow): their dead letters
     # are handed over at the switch (agents/orders.py OrderBatchProcessor.hand_over).
     letters_deferred: bool = False
+    # Per source: every table write of events up to this offset is acknowledged by the
+    # broker (so in the changelogs); see BatchUnit.prepare, the unchanged keys of a replay.
+    durable: list[int] = field(default_factory=lambda: [-1, -1])
 
     @classmethod
     def load(cls, tables: StatsTables, partition: int, dedup_horizon_ms: int) -> "PartitionState":
@@ -58,9 +61,10 @@ class PartitionState:
         return cls(last, progress.watermark_ms, progress.next_seq, dedup,
                    {source: Cursor(last[source] + 1) for source in SOURCES},
                    dlq_next=progress.dlq_next,
-                   results_confirmed_ms=progress.results_confirmed_ms)
+                   results_confirmed_ms=progress.results_confirmed_ms,
+                   durable=list(progress.durable))
 
     def progress(self) -> Progress:
         return Progress((self.last_offsets[ORDERS], self.last_offsets[REPARTITION]),
                         self.watermark_ms, self.next_seq, self.dlq_next,
-                        self.results_confirmed_ms)
+                        self.results_confirmed_ms, (self.durable[ORDERS], self.durable[REPARTITION]))

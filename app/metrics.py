@@ -50,6 +50,10 @@ DEAD_LETTERS = Counter("orderstats_dead_letters", "Events sent to the dead-lette
 TABLE_KEYS = Gauge("orderstats_table_keys", "Keys in this worker's RocksDB, per table, over "
                    "its open partitions (RocksDB's rocksdb.estimate-num-keys; refreshed at "
                    "each scrape)", ["table"], registry=REGISTRY)
+ROCKSDB_MEMORY = Gauge("orderstats_rocksdb_memory_bytes", "RocksDB's memory on this worker "
+                       "by kind: memtables and table readers summed over its open partitions, "
+                       "the shared block cache's usage (memtables are charged to it too)",
+                       ["kind"], registry=REGISTRY)
 CHANGELOG_RECORDS = Counter("orderstats_changelog_records", "Records sent to the tables' "
                             "changelog topics, per table", ["table"], registry=REGISTRY)
 KAFKA_UP = Gauge("orderstats_kafka_up", "1 while this worker reaches a Kafka broker (a "

@@ -64,6 +64,9 @@ class PartitionStore:
     def __init__(self, app: faust.App, table: faust.Table) -> None:
         self.app = app
         self.table = table
+        # Per partition, the future of the last changelog record sent: acks of one partition
+        # come in order, so once it is done every earlier record of the partition is durable.
+        self.last_sent: dict[int, Any] = {}
 
     @property
     def changelog_topic(self) -> str:
@@ -148,6 +151,7 @@ class PartitionStore:
                     pass  # (a lower persisted offset only means a longer recovery)
 
         last.add_done_callback(persisted)
+        self.last_sent[partition] = last
         metrics.CHANGELOG_RECORDS.labels(self.table.name).inc(sent)
         if wait:
             await last
@@ -162,3 +166,19 @@ class PartitionStore:
             except Exception:  # a partition closing under us: skip it
                 continue
         return total
+
+    def memory_bytes(self) -> dict[str, int]:
+        """RocksDB's own memory figures over this worker's open partitions: memtables and
+        table readers summed; the block cache (shared by every DB) once."""
+        out = {"memtables": 0, "table_readers": 0, "block_cache": 0}
+        for db in list(getattr(self.table.data, "_dbs", {}).values()):
+            try:
+                out["memtables"] += int(db.property_int_value(
+                    "rocksdb.cur-size-all-mem-tables") or 0)
+                out["table_readers"] += int(db.property_int_value(
+                    "rocksdb.estimate-table-readers-mem") or 0)
+                out["block_cache"] = max(out["block_cache"], int(db.property_int_value(
+                    "rocksdb.block-cache-usage") or 0))
+            except Exception:  # a partition closing under us: skip it
+                continue
+        return out

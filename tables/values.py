@@ -89,13 +89,17 @@ class Progress(NamedTuple):
     partition's stores, the next dedup segment's seq, the offset of the dead-letter
     partition after this partition's last dead letter (-1: unknown, an older record), and
     the close time up to which every closed window's result is confirmed published (a
-    window closed later is published again after a restart, agents/closer.py)."""
+    window closed later is published again after a restart, agents/closer.py), and per
+    source the offset up to which every table write is acknowledged (agents/batch.py: a
+    replay below it need not rewrite unchanged keys)."""
 
     last_offsets: tuple[int, int] = (-1, -1)
     watermark_ms: int = 0
     next_seq: int = 0
     dlq_next: int = -1
     results_confirmed_ms: int = 0
+    # Per source: the last offset whose batch's changelog records were all acknowledged.
+    durable: tuple[int, int] = (-1, -1)
 
     @classmethod
     def load(cls, stored: Any) -> "Progress":
@@ -103,11 +107,13 @@ class Progress(NamedTuple):
             return cls()
         last, watermark, seq, *rest = stored
         return cls((last, rest[0] if rest else -1), watermark, seq,
-                   rest[1] if len(rest) > 1 else -1, rest[2] if len(rest) > 2 else 0)
+                   rest[1] if len(rest) > 1 else -1, rest[2] if len(rest) > 2 else 0,
+                   (rest[3], rest[4]) if len(rest) > 4 else (-1, -1))
 
     def dump(self) -> list:
         return [self.last_offsets[ORDERS], self.watermark_ms, self.next_seq,
-                self.last_offsets[REPARTITION], self.dlq_next, self.results_confirmed_ms]
+                self.last_offsets[REPARTITION], self.dlq_next, self.results_confirmed_ms,
+                *self.durable]
 
 
 class DedupSegmentValue(NamedTuple):

@@ -38,6 +38,7 @@ import gc
 import logging
 
 import faust
+from faust.utils.terminal import SpinnerHandler
 
 from app.faust_ext.conductor import SingleChannelConductor
 from app.faust_ext.consumer import SCHEME, BatchDrainTransport
@@ -59,6 +60,11 @@ def tune_runtime(app: faust.App) -> None:
     gc.freeze()  # startup objects (modules, app) are never garbage: stop rescanning them
     gc.set_threshold(100_000, 50, 100)
     # mode leaves the root logger at DEBUG and filters in its handlers, so every
-    # logger.debug() on the hot path (aiokafka, faust) still builds a LogRecord.
-    if not any(h.level == logging.DEBUG for h in logging.root.handlers):
+    # logger.debug() on the hot path (aiokafka, faust) still builds a LogRecord: with
+    # ``-l warn`` Faust's start-up spinner handler (DEBUG, it only turns the spinner) kept
+    # the root at DEBUG, and aiokafka's per-send debug line alone took 7% of a worker's time
+    # (py-spy, bench/results/profile-after-20261123.txt). Only a handler that prints DEBUG
+    # keeps it.
+    if not any(h.level == logging.DEBUG and not isinstance(h, SpinnerHandler)
+               for h in logging.root.handlers):
         logging.root.setLevel(max(logging.root.level, logging.INFO))

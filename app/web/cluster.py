@@ -80,8 +80,14 @@ class Cluster:
     def refresh_metrics(self, reader: StatsReader) -> None:
         """Set the gauges read at scrape time: lag per partition, recovery, table sizes."""
         metrics.RECOVERING.set(1 if self.recovering() else 0)
+        memory = {"memtables": 0, "table_readers": 0, "block_cache": 0}
         for store in reader.tables.all:
             metrics.TABLE_KEYS.labels(store.table.name).set(store.estimated_keys())
+            for kind, size in store.memory_bytes().items():
+                memory[kind] = max(memory[kind], size) if kind == "block_cache" \
+                    else memory[kind] + size
+        for kind, size in memory.items():
+            metrics.ROCKSDB_MEMORY.labels(kind).set(size)
         self.local_status(reader)
 
     def ready(self) -> bool:

@@ -53,8 +53,12 @@ def test_kill_9_ten_times_in_a_row_under_load(deployment: Deployment, tmp_path):
             # random moment later.
             settled(workers, 5)
             time.sleep(rng.uniform(0.2, 1.5))
-            victim = rng.randrange(2)
-            counted = counted_so_far(workers[victim])
+            # The victim: a worker that is counting if there is one (on a loaded machine a
+            # restarted worker can still be starting), else either.
+            so_far = [counted_so_far(w) for w in workers]
+            counting = [i for i, n in enumerate(so_far) if n]
+            victim = rng.choice(counting) if counting else rng.randrange(2)
+            counted = so_far[victim]
             workers[victim].kill()
             kills.append(f"w{victim + 1}@{time.monotonic() - load.started:.1f}s/{counted}")
             mid_stream += bool(counted)

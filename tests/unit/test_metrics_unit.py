@@ -130,6 +130,9 @@ def test_a_scrape_refreshes_lag_per_active_partition_recovery_and_table_sizes():
         def estimated_keys(self):
             return self.n
 
+        def memory_bytes(self):
+            return {"memtables": self.n, "table_readers": 1, "block_cache": 5 + self.n}
+
     reader = SimpleNamespace(
         progress=lambda ps: {0: [89, 0], 3: [9, 0], 5: [40, 0]},
         tables=SimpleNamespace(all=(Sized("windows-t", 7), Sized("totals-t", 3))))
@@ -144,6 +147,10 @@ def test_a_scrape_refreshes_lag_per_active_partition_recovery_and_table_sizes():
                                              {"partition": "99"}) is None
     assert sample("orderstats_recovering") == 1
     assert sample("orderstats_table_keys", {"table": "windows-t"}) == 7
+    # memtables and table readers summed over the tables; the shared block cache once
+    assert sample("orderstats_rocksdb_memory_bytes", {"kind": "memtables"}) == 10
+    assert sample("orderstats_rocksdb_memory_bytes", {"kind": "table_readers"}) == 2
+    assert sample("orderstats_rocksdb_memory_bytes", {"kind": "block_cache"}) == 12
     done.set()
     cluster.refresh_metrics(reader)
     assert sample("orderstats_recovering") == 0
