@@ -31,8 +31,9 @@ PEERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "quix-tuned": ("bench.quix_contender", ("--tuned",)),
 }
 PLAIN = "orderstats-plain"  # orderstats without uvloop and its GC tuning (sensitivity)
+TWO_WORKERS = "orderstats-2w"  # two orderstats workers in one group (scale-out)
 CONTENDERS = ("ceiling", "naive-faust", "faust-tuned", "quix", "quix-tuned", "orderstats",
-              PLAIN)
+              PLAIN, TWO_WORKERS)
 BASELINE = "baseline"  # orderstats of another install (``--baseline PATH``), e.g. before a change
 UNKEYED = "orderstats-unkeyed"  # orderstats on the same orders produced without keys
 HOSTILE = "orderstats-hostile"  # orderstats on the same orders with hostile events mixed in
@@ -87,6 +88,8 @@ def run_contender(name: str, broker: str, broker_pid: int | None, data: Dataset,
         "orderstats": lambda: run_orderstats(broker, broker_pid, data, work, timeout),
         PLAIN: lambda: run_orderstats(broker, broker_pid, data, work, timeout, PLAIN,
                                       untuned=True),
+        TWO_WORKERS: lambda: run_orderstats(broker, broker_pid, data, work, timeout,
+                                            TWO_WORKERS, workers=2),
         BASELINE: lambda: run_orderstats(broker, broker_pid, data, work, timeout, BASELINE,
                                          binary=baseline),
         UNKEYED: lambda: run_orderstats(broker, broker_pid, _need(data.unkeyed, "--unkeyed"),

@@ -80,21 +80,49 @@ def plain_binary(work: Path) -> str:
     return str(path)
 
 
+class _WorkerGroup:
+    """A sampler's view of several worker processes as one contender: CPU summed, peak RSS
+    of the largest worker (each is a process of its own, on a machine of its own in
+    production)."""
+
+    def __init__(self, sampler: ProcSampler, workers: list[str]) -> None:
+        self.sampler, self.workers = sampler, workers
+
+    def cpu_s(self, name: str, start: float, end: float) -> float | None:
+        if name != "contender":
+            return self.sampler.cpu_s(name, start, end)
+        parts = [self.sampler.cpu_s(w, start, end) for w in self.workers]
+        return None if None in parts else sum(parts)  # type: ignore[arg-type]
+
+    def peak_rss_mb(self, name: str, start: float, end: float) -> float | None:
+        if name != "contender":
+            return self.sampler.peak_rss_mb(name, start, end)
+        return max((r for r in (self.sampler.peak_rss_mb(w, start, end)
+                                for w in self.workers) if r is not None), default=None)
+
+
 def run_orderstats(broker: str, broker_pid: int | None, data: Dataset, work: Path,
                    timeout: float, label: str = "orderstats", binary: str | None = None,
-                   untuned: bool = False, repartitioned: bool = False) -> Measurement:
+                   untuned: bool = False, repartitioned: bool = False,
+                   workers: int = 1) -> Measurement:
     """``untuned``: without uvloop and GC tuning; ``repartitioned``: unkeyed input, every
-    order forwarded through the repartition topic, which must then be committed too."""
+    order forwarded through the repartition topic, which must then be committed too;
+    ``workers``: that many worker processes in one group (scale-out; the clock starts at
+    the first batch of any of them and the group's committed offsets end it, as always)."""
     name = f"bench-os-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "ORDERSTATS_BROKER": f"kafka://{broker}", "ORDERSTATS_APP_ID": name,
            "ORDERSTATS_ORDERS_TOPIC": data.topic, "ORDERSTATS_DLQ_TOPIC": f"{name}-dlq"}
     if untuned:
         env["ORDERSTATS_EVENT_LOOP"] = "asyncio"
         binary = plain_binary(work)
-    worker = WorkerProcess(env, work / name, **({"binary": binary} if binary else {})
-                           ).start(loglevel="warn")
-    sampler = ProcSampler({"contender": worker.proc.pid,
-                           **({"broker": broker_pid} if broker_pid else {})})
+    group = [WorkerProcess(env, work / f"{name}-w{i + 1}", index=i + 1,
+                           **({"binary": binary} if binary else {})).start(loglevel="warn")
+             for i in range(workers)]
+    worker = group[0]
+    names = ["contender"] + [f"worker-{i + 1}" for i in range(1, workers)]
+    raw = ProcSampler({**{n: w.proc.pid for n, w in zip(names, group)},
+                       **({"broker": broker_pid} if broker_pid else {})})
+    sampler = raw if workers == 1 else _WorkerGroup(raw, names)
     follow = (repartition_topic(name),) if repartitioned else ()
     watch = CommitWatch(broker, name, {data.topic: data.ends}, follow)
     problems: list[str] = []
@@ -102,13 +130,16 @@ def run_orderstats(broker: str, broker_pid: int | None, data: Dataset, work: Pat
     first = processed = 0.0
     source = "metric"
     try:
-        if not watch.wait(timeout, worker.alive):
+        if not watch.wait(timeout, lambda: all(w.alive() for w in group)):
             problems.append(f"committed offsets never reached the log end, see "
                             f"{worker.log_path}")
         else:
-            worker.wait_ready(timeout=120)
-            first = worker.metric("orderstats_first_batch_started_seconds")
-            processed = worker.metric(LAST_BATCH_METRIC)
+            for w in group:
+                w.wait_ready(timeout=120)
+            firsts = [f for f in (w.metric("orderstats_first_batch_started_seconds")
+                                  for w in group) if f]
+            first = min(firsts, default=0.0)
+            processed = max(w.metric(LAST_BATCH_METRIC) for w in group)
             if not processed:
                 source = "progress changelog timestamp"
                 processed = asyncio.run(newest_timestamp_s(broker,
@@ -116,8 +147,9 @@ def run_orderstats(broker: str, broker_pid: int | None, data: Dataset, work: Pat
             windows = asyncio.run(_api_windows(worker.url, sorted(data.truth)))
     finally:
         watch.stop()
-        if worker.alive():
-            worker.stop()
-        sampler.stop()
+        for w in group:
+            if w.alive():
+                w.stop()
+        raw.stop()
     return measure(label, data, first, processed, watch.reached_at, sampler, windows,
                    problems, source)
