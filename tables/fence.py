@@ -108,22 +108,17 @@ def apply_batch(orders: Iterable[Applied], stored_windows: Mapping[WindowKey, Wi
             out.late += is_late
         else:
             out.replayed += 1
+        # The base window (unless the order is late for it), then each retained rollup.
+        wkeys = rollups.keys(store, order.created_at_ms, rollup_cutoffs) if rollups else ()
         if not is_late:
-            key = (store, windows.start_s(order.created_at_ms))
+            wkeys = ((store, windows.start_s(order.created_at_ms)), *wkeys)
+        for key in wkeys:
             w = wins.get(key)
             if w is None:
                 v = stored_windows.get(key) or WindowValue()
                 w = wins[key] = _Sums(v.orders, v.revenue, v.items, 0, v.fences)
                 closes[key] = (v.revision, v.closed_at_ms)
             w.add(source, offset, order, 0)
-        if rollups:
-            for rkey in rollups.keys(store, order.created_at_ms, rollup_cutoffs):
-                w = wins.get(rkey)
-                if w is None:
-                    v = stored_windows.get(rkey) or WindowValue()
-                    w = wins[rkey] = _Sums(v.orders, v.revenue, v.items, 0, v.fences)
-                    closes[rkey] = (v.revision, v.closed_at_ms)
-                w.add(source, offset, order, 0)
     out.totals = {k: TotalsValue(s.orders, s.revenue, s.items, s.late, tuple(s.fences))
                   for k, s in totals.items()}
     out.windows = {k: WindowValue(s.orders, s.revenue, s.items, tuple(s.fences), *closes[k])

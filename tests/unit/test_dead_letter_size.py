@@ -17,6 +17,17 @@ def unit_with(send) -> BatchUnit:
     return unit
 
 
+def recording_send(sent: list, first_offset: int):
+    """A producer's send that records (partition, source offset) and is acked at once, the
+    letters getting dead-letter offsets first_offset + 1, + 2, ..."""
+    async def send(topic, key, value, partition, ts, headers):
+        sent.append((partition, dict(headers)["orderstats.source.offset"]))
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(SimpleNamespace(offset=first_offset + len(sent)))
+        return fut
+    return send
+
+
 def message(value: bytes) -> SimpleNamespace:
     return SimpleNamespace(key=b"k", value=value, headers=[("x-own", b"1")], topic="orders",
                            partition=3, offset=41)
@@ -57,14 +68,7 @@ def test_letters_sent_before_a_kill_are_not_sent_again_and_the_offset_advances()
     others go to the source partition's dead-letter partition, and the progress learns the
     offset after the last one."""
     sent = []
-
-    async def send(topic, key, value, partition, ts, headers):
-        sent.append((partition, dict(headers)["orderstats.source.offset"]))
-        fut = asyncio.get_running_loop().create_future()
-        fut.set_result(SimpleNamespace(offset=100 + len(sent)))
-        return fut
-
-    unit = unit_with(send)
+    unit = unit_with(recording_send(sent, 100))
     unit.topics = Topics("rep", "dlq", dlq_partitions=4)
     state = SimpleNamespace(lettered={("orders", 41)}, dlq_next=90)
     invalid = [(SimpleNamespace(message=message(b"x")), "bad")]
@@ -118,12 +122,7 @@ def test_the_hand_over_letters_only_what_the_previous_epoch_did_not():
     from agents.routing import KeyRouting
 
     sent = []
-
-    async def send(topic, key, value, partition, ts, headers):
-        sent.append((partition, dict(headers)["orderstats.source.offset"]))
-        fut = asyncio.get_running_loop().create_future()
-        fut.set_result(SimpleNamespace(offset=50 + len(sent)))
-        return fut
+    send = recording_send(sent, 50)
 
     def record(offset: int, value: bytes) -> SimpleNamespace:
         return SimpleNamespace(topic="orders", partition=2, offset=offset, key=b"k",
