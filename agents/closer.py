@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, NamedTuple
+
+import orjson
 
 from agents.partition import PartitionState
 from app import metrics
+from tables import keys
 from tables.closing import (OpenWindows, WindowResult, close_limit, encode_result, reclosed,
                             unconfirmed)
 from tables.keys import WindowKey
@@ -29,6 +33,13 @@ log = logging.getLogger(__name__)
 
 # send(topic, key, value, partition, timestamp_s, headers) -> a future of the broker's ack
 Send = Callable[..., Awaitable[Any]]
+
+
+class Scanned(NamedTuple):
+    """What a scan of a partition's windows found."""
+
+    opened: OpenWindows
+    unpublished: set[WindowKey]
 
 
 def results_topic(app_id: str) -> str:
@@ -61,31 +72,48 @@ class WindowCloser:
     def size_name(self, key: WindowKey) -> str:
         return self.base_name if len(key) == 2 else key[2]  # type: ignore[misc]
 
-    def scan(self, store: PartitionStore, partition: int, state: PartitionState) -> None:
-        """Once per partition load (and when publishing starts): index the open windows and
-        find closed ones not confirmed published. Reads every window of the partition."""
+    def scan(self, store: PartitionStore, partition: int, confirmed_ms: int,
+             stop: threading.Event | None = None) -> Scanned | None:
+        """Once per partition load (and when publishing starts): the open windows, and the
+        closed ones closed after ``confirmed_ms`` (not confirmed published). Reads every
+        window of the partition, so the wiring runs it in a thread beside the partition's
+        batches (agents/window_scan.py). None if ``stop`` was set meanwhile."""
         started = time.perf_counter()
         opened = OpenWindows()
         unpublished: set[WindowKey] = set()
         windows = 0
-        for key, stored in store.items(partition):
-            if not isinstance(key, list):
+        for raw_key, raw in store.raw_items(partition):
+            if not keys.is_window_key(raw_key):
                 continue
             windows += 1
-            value = WindowValue.load(stored)
-            wkey: WindowKey = tuple(key)  # type: ignore[assignment]
+            if not windows & 0x3FFF and stop is not None and stop.is_set():
+                return None
+            closed_at = WindowValue.closed_at_of(raw)
+            if closed_at and closed_at <= confirmed_ms:
+                continue  # closed and published: nearly all of them, left undecoded
+            value = WindowValue.load(orjson.loads(raw))
+            wkey: WindowKey = tuple(keys.decode(raw_key))  # type: ignore[assignment]
             if not value.revision:
                 opened.add(wkey, self.end_ms(wkey))
-            elif unconfirmed(value, state.results_confirmed_ms):
+            elif unconfirmed(value, confirmed_ms):
                 unpublished.add(wkey)
-        state.open_windows, state.unpublished = opened, unpublished
-        state.scanned = self.publishing()  # else scanned again when publishing starts
         log.info("partition %s: %s windows scanned in %.2f s: %s open, %s closed windows to "
                  "publish again", partition, windows, time.perf_counter() - started,
                  len(opened), len(unpublished))
+        return Scanned(opened, unpublished)
+
+    @staticmethod
+    def merge(state: PartitionState, found: Scanned, publishing: bool) -> None:
+        """Add a scan's findings to what the partition's batches found meanwhile."""
+        state.open_windows.merge(found.opened)
+        state.unpublished |= found.unpublished
+        state.windows_indexed = True
+        state.scanned = publishing  # else scanned again when publishing starts
 
     def has_work(self, state: PartitionState, now_ms: int) -> bool:
         """Anything to close or publish without a new event (the idle tick)."""
+        if not state.windows_indexed:
+            return False  # the scan still runs: its open windows are not all known yet
         if state.unpublished and self.publishing():
             return True
         end = state.open_windows.next_end()
@@ -115,8 +143,10 @@ class WindowCloser:
                 publish.append(key)
                 metrics.AFTER_CLOSE.labels(self.size_name(key)).inc(
                     again.orders - (before or WindowValue()).orders)
+        # Nothing closes before the scan is merged: the windows it has yet to report would
+        # close later than the ones it did, and close times must only grow.
         due = opened.due(close_limit(watermark_ms, now_ms, state.last_event_wall_ms,
-                                     self.grace_ms))
+                                     self.grace_ms)) if state.windows_indexed else []
         if self.publishing() and state.unpublished:
             due.extend(state.unpublished)  # re-sent as they are (closed values stay closed)
         missing = [key for key in due if key not in windows]

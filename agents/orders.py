@@ -30,6 +30,7 @@ from agents.batch import BatchUnit, Letters, Send, Topics
 from agents.closer import WindowCloser
 from agents.partition import PartitionState
 from agents.routing import KeyRouting
+from agents.window_scan import WindowScan
 from app import metrics
 from app.calendar import base_name
 from app.settings import Settings
@@ -67,6 +68,10 @@ def define_orders_agent(app: faust.App, topic: faust.TopicT,
     async def on_revoked(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
         await processor.forget(revoked)
 
+    @app.on_before_shutdown.connect
+    async def stop_scans(app: faust.App, **kwargs: object) -> None:
+        await processor.stop_scans()
+
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: set[TP], **kwargs: object) -> None:
         processor.assign(assigned)
@@ -96,6 +101,7 @@ class OrderBatchProcessor:
         self.partitions: dict[int, PartitionState] = {}
         self.owned: set[int] = set()
         self._batch = asyncio.Lock()  # one batch at a time, and no revocation under it
+        self._merges: set[asyncio.Task] = set()  # window scans' merges (kept referenced)
         self.started = False
         self.serving: Callable[[], bool] = lambda: True
         self.previous_group: Callable[[], str | None] = lambda: None
@@ -124,8 +130,10 @@ class OrderBatchProcessor:
         async with self._batch:
             for tp in tps:
                 if tp.topic in self.sources:
-                    self.partitions.pop(tp.partition, None)
+                    state = self.partitions.pop(tp.partition, None)
                     self.owned.discard(tp.partition)
+                    if state is not None and state.scan is not None:
+                        await state.scan.stopped()  # before Faust closes its RocksDB
 
     def assign(self, tps: set[TP]) -> None:
         """The partitions this worker now owns; records of others still buffered from
@@ -133,17 +141,50 @@ class OrderBatchProcessor:
         self.owned.update(tp.partition for tp in tps if tp.topic in self.sources)
 
     def state(self, partition: int) -> PartitionState:
+        """A partition's state, loaded from the tables at its first batch or tick here; its
+        windows are scanned beside its batches (agents/window_scan.py)."""
         state = self.partitions.get(partition)
         if state is None:
             state = self.partitions[partition] = PartitionState.load(
                 self.tables, partition, self.settings.dedup_horizon_s * 1000)
             state.last_event_wall_ms = int(time.time() * 1000)  # see closing.close_limit
-            if self.closer is not None:
-                self.closer.scan(self.tables.windows, partition, state)
-        elif (self.closer is not None and not state.scanned
-              and self.closer.publishing()):  # this epoch has just begun to serve
-            self.closer.scan(self.tables.windows, partition, state)
+        closer = self.closer
+        if closer is not None and state.scan is None and (
+                not state.windows_indexed or (not state.scanned and closer.publishing())):
+            self._scan(partition, state, closer)  # loaded, or this epoch has begun to serve
         return state
+
+    def _scan(self, partition: int, state: PartitionState, closer: WindowCloser) -> None:
+        windows = self.tables.windows
+        windows.local_keys(partition)  # opens the partition's RocksDB on the loop's thread
+        confirmed, publishing = state.results_confirmed_ms, closer.publishing()
+        scan = state.scan = WindowScan(
+            lambda stop: closer.scan(windows, partition, confirmed, stop),
+            f"window-scan-{partition}")
+
+        async def merge() -> None:
+            try:
+                found = await scan.done
+            except Exception:
+                log.exception("partition %s: the window scan failed; it starts again",
+                              partition)
+                found = None
+            async with self._batch:  # not while a batch of this partition is half done
+                if self.partitions.get(partition) is not state:
+                    return  # revoked meanwhile
+                state.scan = None
+                if found is not None:
+                    closer.merge(state, found, publishing)
+
+        task = asyncio.ensure_future(merge())
+        self._merges.add(task)
+        task.add_done_callback(self._merges.discard)
+
+    async def stop_scans(self) -> None:
+        """Stop the window scans (the worker is shutting down)."""
+        for state in list(self.partitions.values()):
+            if state.scan is not None:
+                await state.scan.stopped()
 
     async def tick(self) -> None:
         """Close (and publish) what is due on partitions that received no batch: a quiet

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.admission import Cursor
 from tables.closing import OpenWindows
@@ -39,6 +40,9 @@ class PartitionState:
     unpublished: set[WindowKey] = field(default_factory=set)
     results_confirmed_ms: int = 0
     scanned: bool = False  # the windows were scanned since this worker may publish
+    # A scan's findings are merged (agents/window_scan.py): until then nothing closes.
+    windows_indexed: bool = False
+    scan: Any = None  # the scan running (agents/window_scan.WindowScan), if any
     # Invalid events were met while this epoch did not serve (a shadow): their dead letters
     # are handed over at the switch (agents/orders.py OrderBatchProcessor.hand_over).
     letters_deferred: bool = False

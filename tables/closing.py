@@ -80,6 +80,11 @@ class OpenWindows:
             keys = self._by_end[end_ms] = set()
         keys.add(key)
 
+    def merge(self, other: "OpenWindows") -> None:
+        """Add every window of ``other`` (a scan's findings)."""
+        for end, keys in other._by_end.items():
+            self._by_end.setdefault(end, set()).update(keys)
+
     def next_end(self) -> Optional[int]:
         """The earliest end time of an open window (None: none open)."""
         return min(self._by_end, default=None)

@@ -109,10 +109,14 @@ class PartitionStore:
 
     def items(self, partition: int) -> Iterator[tuple[Any, Any]]:
         """All (key, value) pairs stored for one partition, decoded."""
-        for raw_key, raw_value in self._db(partition).items():
-            if raw_value is None or not keys.is_table_key(raw_key):
-                continue
+        for raw_key, raw_value in self.raw_items(partition):
             yield keys.decode(raw_key), orjson.loads(raw_value)
+
+    def raw_items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        """All encoded (key, value) pairs of the table stored for one partition."""
+        for raw_key, raw_value in self._db(partition).items():
+            if raw_value is not None and keys.is_table_key(raw_key):
+                yield raw_key, raw_value
 
     async def write(self, partition: int, items: Iterable[tuple[Any, Any]],
                     wait: bool = False) -> int:

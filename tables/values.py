@@ -54,6 +54,25 @@ class WindowValue(NamedTuple):
                     self.closed_at_ms]
         return [self.orders, self.revenue, self.items, *self.fences]
 
+    @staticmethod
+    def closed_at_of(raw: bytes) -> int:
+        """The close time of a stored (JSON) value without decoding it; 0 if it is open.
+
+        A restart scans every window of a partition (agents/closer.py), a day of minutes
+        for every store; nearly all are closed, and this is what the scan needs of them.
+        A closed value ends with five integers (items, two fences, revision, close time)
+        after the revenue dict; in any other value, one of the five comma-separated parts
+        before the end holds a dict entry (``"EUR":5``) or the opening bracket."""
+        parts = raw.rsplit(b",", 5)
+        if len(parts) != 6 or not parts[0].endswith(b"}"):
+            return 0
+        try:
+            revision, closed_at = int(parts[4]), int(parts[5][:-1])
+            int(parts[1]), int(parts[2]), int(parts[3])
+        except ValueError:
+            return 0
+        return closed_at if revision > 0 else 0
+
     def closed(self, now_ms: int) -> "WindowValue":
         """This value closed (again) at ``now_ms``: the next revision."""
         return self._replace(revision=self.revision + 1, closed_at_ms=now_ms)

@@ -89,6 +89,26 @@ def test_the_close_lives_in_the_stored_value_and_old_values_still_load():
     assert WindowValue.load([1, 900, 2, 7]) == WindowValue(1, {"XXX": 900}, 2, (7, -1))
 
 
+@pytest.mark.parametrize("value", [
+    WindowValue(3, {"USD": 1250}, 7, (5, 9)),
+    WindowValue(3, {"USD": 1250}, 7, (5, 9)).closed(T0),
+    WindowValue(3, {"USD": 1250, "EUR": -4, "JPY": 9}, 7, (-1, 12)).closed(T0).closed(T0 + 9),
+    WindowValue(3, {"A},1,2,3,4": 5, "B\\\",": 6}, 7, (5, 9)),
+    WindowValue(3, {"A},1,2,3,4": 5, "B\\\",": 6}, 7, (5, 9)).closed(T0),
+    WindowValue(0, {}, 0, (-1, -1)),
+    WindowValue(0, {}, 0, (-1, -1)).closed(T0),
+])
+def test_the_close_time_read_from_the_stored_bytes_is_the_decoded_one(value):
+    raw = orjson.dumps(value.dump())
+    assert WindowValue.closed_at_of(raw) == (value.closed_at_ms if value.revision else 0)
+    assert WindowValue.load(orjson.loads(raw)) == value
+
+
+@pytest.mark.parametrize("stored", [[1, 900, 2, 7], [1, 900, 2, 7, 8], [1, {"X": 1}, 2, 7]])
+def test_older_value_formats_read_as_open(stored):
+    assert WindowValue.closed_at_of(orjson.dumps(stored)) == 0
+
+
 # -- the published record -----------------------------------------------------------------
 
 def test_results_encode_to_stable_key_and_value_bytes():
