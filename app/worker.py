@@ -21,7 +21,7 @@ from agents.closer import WindowCloser, results_topic
 from agents.orders import OrderBatchProcessor, define_orders_agent
 from app.epoch_watch import watch_epochs
 from app.faust_ext import SCHEME, STORE_URL, BatchStream, RawBytesSchema, tune_runtime
-from app.faust_ext.native_memory import limit_arenas, trim_periodically
+from app.faust_ext.native_memory import fix_mmap_threshold, limit_arenas, trim_periodically
 from app.kafka.clients import Connection, unreachable
 from app.kafka.dlq import SentLetters
 from app.kafka.epoch import group_id
@@ -175,6 +175,7 @@ def wire_lifecycle(app: faust.App, settings: Settings, conn: Connection, tables:
     """Start-up (topics before subscribing, runtime tuning) and shutdown hooks."""
 
     limit_arenas()  # glibc malloc: before RocksDB and the executors start threads
+    fix_mmap_threshold()  # glibc malloc: large blocks in pages of their own, given back
 
     @app.task
     async def tune() -> None:

