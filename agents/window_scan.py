@@ -43,12 +43,20 @@ class WindowScan:
                 self.done.set_result(outcome)
 
         def run() -> None:
-            try:
-                with _ONE_AT_A_TIME:
-                    outcome, failed = (None, False) if self.stop.is_set() else \
-                        (scan(self.stop), False)
-            except Exception as exc:  # handed to the loop, which logs it
-                outcome, failed = exc, True
+            outcome: Any = None
+            failed = False
+            # Waiting for another partition's scan, a stop still ends this one at once.
+            while not _ONE_AT_A_TIME.acquire(timeout=0.05):
+                if self.stop.is_set():
+                    break
+            else:
+                try:
+                    if not self.stop.is_set():
+                        outcome = scan(self.stop)
+                except Exception as exc:  # handed to the loop, which logs it
+                    outcome, failed = exc, True
+                finally:
+                    _ONE_AT_A_TIME.release()
             try:
                 loop.call_soon_threadsafe(deliver, outcome, failed)
             except RuntimeError:

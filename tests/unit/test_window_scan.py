@@ -68,3 +68,25 @@ def test_scans_run_one_at_a_time_and_the_loop_keeps_going():
     ticks, results = asyncio.run(main())
     assert max(overlaps) == 1 and results == [1, 2, 3]
     assert ticks >= 20  # the loop ran beside them (0.6 s of scans, 10 ms sleeps)
+
+
+def test_a_scan_waiting_for_another_stops_at_once():
+    release = threading.Event()
+    reading = threading.Event()
+
+    def long_scan(stop):
+        reading.set()
+        release.wait(5)
+        return "first"
+
+    async def main():
+        first = WindowScan(long_scan, "scan-long")
+        await asyncio.to_thread(reading.wait, 5)
+        waiting = WindowScan(lambda stop: "never", "scan-waiting")
+        t0 = time.monotonic()
+        await waiting.stopped()  # not after the first scan: it is still running
+        took = time.monotonic() - t0
+        release.set()
+        return took, waiting.done.result(), await first.done
+    took, second, first = asyncio.run(main())
+    assert took < 1 and second is None and first == "first"
