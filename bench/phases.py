@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import psutil
 from aiokafka import AIOKafkaProducer
 
 from app.cli.order_generator import GeneratorConfig, OrderGenerator
@@ -19,6 +20,7 @@ from app.kafka.clients import Connection
 from app.kafka.offsets import commit_offsets, log_bounds
 from app.kafka.topics import ensure_topic
 from app.timefmt import format_iso_ms
+from bench.broker_pid import find_broker_pid
 from tests.worker_process import PeakRss
 from bench.dataset import produce_dataset
 from tests.worker_process import WorkerProcess, http_json, wait_for
@@ -34,8 +36,41 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+class _CpuOf:
+    """CPU seconds of some processes from now on, as cores used on average (the generator
+    is this process: its load loop and the probes)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.procs = {}
+        for name, pid in pids.items():
+            try:
+                self.procs[name] = psutil.Process(pid) if pid else None
+            except psutil.Error:
+                self.procs[name] = None
+        self.start = time.monotonic()
+        self.before = {name: self._cpu(p) for name, p in self.procs.items()}
+
+    @staticmethod
+    def _cpu(proc: psutil.Process | None) -> float | None:
+        if proc is None:
+            return None
+        try:
+            t = proc.cpu_times()
+            return t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            return None
+
+    def used(self) -> dict[str, float | None]:
+        wall = time.monotonic() - self.start
+        out: dict[str, float | None] = {}
+        for name, proc in self.procs.items():
+            now, then = self._cpu(proc), self.before[name]
+            out[name] = None if now is None or then is None else round((now - then) / wall, 2)
+        return out
+
+
 async def _load_and_probe(broker: str, topic: str, url: str, rate: int, seconds: float,
-                          stores: int) -> dict:
+                          stores: int, worker_pid: int = 0) -> dict:
     gen = OrderGenerator(GeneratorConfig(stores=stores, seed=rate))
     now = int(time.time() * 1000)
     events = [gen.event(now, now) for _ in range(int(rate * seconds))]  # pre-built: the
@@ -68,6 +103,8 @@ async def _load_and_probe(broker: str, topic: str, url: str, rate: int, seconds:
                     return
             await asyncio.sleep(0.01)
 
+    cpu = _CpuOf({"worker": worker_pid, "broker": find_broker_pid(broker),
+                  "generator": os.getpid()})
     async with aiohttp.ClientSession() as session:
         loader = asyncio.create_task(load())
         probes = []
@@ -79,10 +116,11 @@ async def _load_and_probe(broker: str, topic: str, url: str, rate: int, seconds:
             await asyncio.sleep(0.2)
         await loader
         await asyncio.gather(*probes)
+    used = cpu.used()  # the load and the probes' wait, not the producer's start and stop
     await producer.stop()
     return {"offered_per_s": rate, "probes": len(latencies),
             "p50_s": statistics.median(latencies), "p99_s": _percentile(latencies, 0.99),
-            "max_s": max(latencies)}
+            "max_s": max(latencies), "cpu_cores_used": used}
 
 
 def latency(broker: str, work: Path, rates: list[int], seconds: float, stores: int) -> list:
@@ -94,7 +132,7 @@ def latency(broker: str, work: Path, rates: list[int], seconds: float, stores: i
         try:
             worker.wait_ready()
             results.append(asyncio.run(_load_and_probe(broker, name, worker.url, rate,
-                                                       seconds, stores)))
+                                                       seconds, stores, worker.proc.pid)))
         finally:
             worker.stop()
         print(f"  latency at {rate:,}/s: {results[-1]}", flush=True)
@@ -172,6 +210,21 @@ def burst(broker: str, work: Path, events: int, stores: int, delay_s: float = 0.
     return out
 
 
+def serve_queries(worker: WorkerProcess, stores: int, seconds: float = 20) -> float:
+    """Peak RSS (MB) over ``seconds`` of answering all-stores and single-store questions."""
+    sampler = PeakRss(worker.proc.pid)
+    deadline = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        try:
+            http_json(f"{worker.url}/api/stores?limit=50", timeout=30)
+            http_json(f"{worker.url}/api/stores/s-{i % stores:04d}?limit=1440")
+        except OSError:  # a slow answer: the RSS is what is measured here
+            pass
+        i += 1
+    return round(sampler.stop(), 1)
+
+
 def steady(broker: str, work: Path, events: int, stores: int, span_s: int = 86_400) -> dict:
     """A day of 60 s windows over many stores: ``events`` orders spread over ``span_s``
     seconds and ``stores`` stores are processed, then the worker serves with that state on
@@ -189,27 +242,13 @@ def steady(broker: str, work: Path, events: int, stores: int, span_s: int = 86_4
                  "peak_rss_mb_processing": round(rss.stop(), 1),
                  "window_keys": int(worker.metric('orderstats_table_keys{table="windows"}'))}
 
-    def serving_rss() -> float:
-        """RSS after 20 s of answering all-stores and single-store questions."""
-        sampler = PeakRss(worker.proc.pid)
-        deadline = time.monotonic() + 20
-        i = 0
-        while time.monotonic() < deadline:
-            try:
-                http_json(f"{worker.url}/api/stores?limit=50", timeout=30)
-                http_json(f"{worker.url}/api/stores/s-{i % stores:04d}?limit=1440")
-            except OSError:  # a slow answer: the RSS is what is measured here
-                pass
-            i += 1
-        return round(sampler.stop(), 1)
-
-    out["rss_mb_serving"] = serving_rss()
+    out["rss_mb_serving"] = serve_queries(worker, stores)
     worker.stop()
     out["state_on_disk_mb"] = round(sum(f.stat().st_size for f in (work / name).rglob("*")
                                         if f.is_file()) / 2**20, 1)
     worker = WorkerProcess(env, work / name).start("warn")
     worker.wait_ready(timeout=600)
-    out["rss_mb_serving_after_restart"] = serving_rss()
+    out["rss_mb_serving_after_restart"] = serve_queries(worker, stores)
     worker.stop()
     print(f"  steady: {out}", flush=True)
     return out

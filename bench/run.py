@@ -23,6 +23,7 @@ from app.kafka.clients import bootstrap_servers
 from bench.broker_pid import find_broker_pid
 from bench.contenders import BASELINE, CONTENDERS, HOSTILE, UNKEYED, run_contender, wait_quiet
 from bench.dataset import produce_dataset
+from bench.full_state import full_steady
 from bench.phases import burst, latency, recovery, steady
 from bench.report import code_version, machine, markdown, summarize
 
@@ -53,6 +54,10 @@ def main() -> None:
                    help="orders over 24 h and --steady-stores stores: the worker's RSS while "
                    "serving with a day of windows on disk (0 = skip)")
     p.add_argument("--steady-stores", type=int, default=100_000)
+    p.add_argument("--full-day-stores", type=int, default=0,
+                   help="the full-size steady state: every one of this many stores with "
+                   "every minute of a day on disk (100000: 147 M windows, about 20 min to "
+                   "build; 0 = skip)")
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     p.add_argument("--unkeyed", action="store_true", help="also run orderstats on the same "
                    "orders produced without keys (every record takes the repartition path)")
@@ -126,13 +131,16 @@ def main() -> None:
         result["burst"] = burst(broker, work, a.burst_events, a.stores)
     if a.steady_events:
         result["steady"] = steady(broker, work, a.steady_events, a.steady_stores)
+    if a.full_day_stores:
+        result["full_day"] = full_steady(broker, work, a.full_day_stores)
 
     table = markdown(summary, meta)
     extra = []
     for lat in result.get("latency", []):
         extra.append(f"- end-to-end latency at {lat['offered_per_s']:,}/s offered: p50 "
                      f"{lat['p50_s'] * 1000:.0f} ms, p99 {lat['p99_s'] * 1000:.0f} ms "
-                     f"({lat['probes']} probes)")
+                     f"({lat['probes']} probes); cores used: " + ", ".join(
+                         f"{who} {used}" for who, used in lat.get("cpu_cores_used", {}).items()))
     if "recovery" in result:
         r = result["recovery"]
         extra.append(f"- restart with {r['events']:,} events of state: "
@@ -151,6 +159,14 @@ def main() -> None:
                      f"on disk): RSS serving {st['rss_mb_serving']:.0f} MB, after a restart "
                      f"{st['rss_mb_serving_after_restart']:.0f} MB (peak while processing "
                      f"{st['peak_rss_mb_processing']:.0f} MB)")
+    if "full_day" in result:
+        f = result["full_day"]
+        extra.append(f"- every minute of {f['hours']} h for {f['stores']:,} stores "
+                     f"({f['windows_written']:,} windows, {f['state_on_disk_mb']:,.0f} MB on "
+                     f"disk): after a restart {f['live_orders']:,} new orders counted at "
+                     f"{f['live_counted_s_after_start']:.0f} s, windows scanned at "
+                     f"{f['scans_done_s_after_start']:.0f} s; RSS serving "
+                     f"{f['rss_mb_serving']:.0f} MB, peak {f['peak_rss_mb']:.0f} MB")
     text = table + ("\n\n" + "\n".join(extra) if extra else "")
     (a.out / f"bench-{stamp}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     (a.out / f"bench-{stamp}.md").write_text(text + "\n")
