@@ -24,7 +24,7 @@ import rocksdict
 
 from agents.routing import KeyRouting
 from bench.dataset import produce_dataset
-from bench.phases import _env, serve_queries
+from bench.phases import serve_queries, worker_env
 from tables import keys
 from tables.values import Progress, WindowValue
 from tests.worker_process import PeakRss, WorkerProcess, http_json, wait_for
@@ -98,7 +98,7 @@ def full_steady(broker: str, work: Path, stores: int = 100_000, hours: int = 24,
                 live_orders: int = 30_000) -> dict:
 
     name = f"bench-full-{uuid.uuid4().hex[:6]}"
-    env = {**_env(broker, name, name), "ORDERSTATS_GRACE_S": "5"}
+    env = {**worker_env(broker, name, name), "ORDERSTATS_GRACE_S": "5"}
     data_dir = work / name
     print(f"  full steady state: a first pass of {stores:,} orders through Kafka...",
           flush=True)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-import psutil
 from aiokafka import AIOKafkaProducer
 
 from app.cli.order_generator import GeneratorConfig, OrderGenerator
@@ -21,12 +20,13 @@ from app.kafka.offsets import commit_offsets, log_bounds
 from app.kafka.topics import ensure_topic
 from app.timefmt import format_iso_ms
 from bench.broker_pid import find_broker_pid
+from bench.sampler import read_stat
 from tests.worker_process import PeakRss
 from bench.dataset import produce_dataset
 from tests.worker_process import WorkerProcess, http_json, wait_for
 
 
-def _env(broker: str, name: str, topic: str) -> dict[str, str]:
+def worker_env(broker: str, name: str, topic: str) -> dict[str, str]:
     return {**os.environ, "ORDERSTATS_BROKER": f"kafka://{broker}", "ORDERSTATS_APP_ID": name,
             "ORDERSTATS_ORDERS_TOPIC": topic, "ORDERSTATS_DLQ_TOPIC": f"{name}-dlq"}
 
@@ -41,30 +41,22 @@ class _CpuOf:
     is this process: its load loop and the probes)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
-        self.procs = {}
-        for name, pid in pids.items():
-            try:
-                self.procs[name] = psutil.Process(pid) if pid else None
-            except psutil.Error:
-                self.procs[name] = None
         self.start = time.monotonic()
-        self.before = {name: self._cpu(p) for name, p in self.procs.items()}
+        self.before = {name: self._cpu(pid) for name, pid in pids.items()}
+        self.pids = pids
 
     @staticmethod
-    def _cpu(proc: psutil.Process | None) -> float | None:
-        if proc is None:
-            return None
+    def _cpu(pid: int) -> float | None:
         try:
-            t = proc.cpu_times()
-            return t.user + t.system + t.children_user + t.children_system
-        except psutil.Error:
-            return None
+            return read_stat(pid)[0] if pid else None
+        except (OSError, IndexError, ValueError):
+            return None  # exited, or not visible here
 
     def used(self) -> dict[str, float | None]:
         wall = time.monotonic() - self.start
         out: dict[str, float | None] = {}
-        for name, proc in self.procs.items():
-            now, then = self._cpu(proc), self.before[name]
+        for name, pid in self.pids.items():
+            now, then = self._cpu(pid), self.before[name]
             out[name] = None if now is None or then is None else round((now - then) / wall, 2)
         return out
 
@@ -128,7 +120,7 @@ def latency(broker: str, work: Path, rates: list[int], seconds: float, stores: i
     for rate in rates:
         name = f"bench-lat-{rate}-{uuid.uuid4().hex[:6]}"
         asyncio.run(ensure_topic(Connection(broker), name, 8))
-        worker = WorkerProcess(_env(broker, name, name), work / name).start("warn")
+        worker = WorkerProcess(worker_env(broker, name, name), work / name).start("warn")
         try:
             worker.wait_ready()
             results.append(asyncio.run(_load_and_probe(broker, name, worker.url, rate,
@@ -145,7 +137,7 @@ def recovery(broker: str, work: Path, events: int, stores: int) -> dict:
     name = f"bench-rec-{uuid.uuid4().hex[:6]}"
     print(f"  producing {events:,} events for the recovery run...", flush=True)
     produce_dataset(broker, name, events, stores, seed=11)
-    env = _env(broker, name, name)
+    env = worker_env(broker, name, name)
     data_dir = work / name
     worker = WorkerProcess(env, data_dir).start("warn")
     worker.wait_ready()
@@ -183,7 +175,7 @@ def burst(broker: str, work: Path, events: int, stores: int, delay_s: float = 0.
     the producer's rate): the lag grows and drains; memory must not follow the lag (the
     fetcher and the stream buffer are bounded)."""
     name = f"bench-burst-{uuid.uuid4().hex[:6]}"
-    env = {**_env(broker, name, name), "ORDERSTATS_TEST_BATCH_DELAY_S": str(delay_s),
+    env = {**worker_env(broker, name, name), "ORDERSTATS_TEST_BATCH_DELAY_S": str(delay_s),
            "ORDERSTATS_BATCH_MAX": str(batch_max)}
     asyncio.run(ensure_topic(Connection(broker), name, 8))
     worker = WorkerProcess(env, work / name).start("warn")
@@ -233,7 +225,7 @@ def steady(broker: str, work: Path, events: int, stores: int, span_s: int = 86_4
     print(f"  steady: producing {events:,} orders over {stores:,} stores and "
           f"{span_s // 3600} h...", flush=True)
     produce_dataset(broker, name, events, stores, seed=17, span_s=span_s)
-    env = _env(broker, name, name)
+    env = worker_env(broker, name, name)
     worker = WorkerProcess(env, work / name).start("warn")
     rss = PeakRss(worker.proc.pid)
     worker.wait_ready()
