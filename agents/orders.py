@@ -60,8 +60,10 @@ def define_orders_agent(app: faust.App, topic: faust.TopicT,
     @app.timer(interval=CLOSE_TICK_S)
     async def close_idle_windows() -> None:
         # Partitions that receive nothing get no batch: their windows close here (the wall
-        # clock rule). Only once this worker's tables are recovered and it owns partitions.
-        if not app.rebalancing and app.tables.recovery.completed.is_set():
+        # clock rule). Only once this worker's tables are recovered and it owns partitions,
+        # and not once it is stopping (its producer may be gone: a close could not publish).
+        if not app.should_stop and not app.rebalancing \
+                and app.tables.recovery.completed.is_set():
             await processor.tick()
 
     @app.on_partitions_revoked.connect
