@@ -46,6 +46,7 @@ CLOSE_TICK_S = 1.0  # how often idle partitions are looked at for windows to clo
 # After a shadow epoch starts serving, the old epoch's workers stop sending dead letters when
 # they read the switch from the control topic (about a second); the hand-over waits this long.
 HANDOVER_DELAY_S = 5.0
+SETTLE_TIMEOUT_S = 30.0  # how long a stop or rebalance waits for the batch in flight
 
 
 def define_orders_agent(app: faust.App, topic: faust.TopicT,
@@ -108,6 +109,7 @@ class OrderBatchProcessor:
         self.serving: Callable[[], bool] = lambda: True
         self.previous_group: Callable[[], str | None] = lambda: None
         self._serving_since: float | None = None
+        self.stopped = False  # the worker is stopping: no batch, tick or merge writes
 
     def serve_when(self, serving: Callable[[], bool],
                    previous_group: Callable[[], str | None]) -> None:
@@ -172,8 +174,8 @@ class OrderBatchProcessor:
                               partition)
                 found = None
             async with self._batch:  # not while a batch of this partition is half done
-                if self.partitions.get(partition) is not state:
-                    return  # revoked meanwhile
+                if self.stopped or self.partitions.get(partition) is not state:
+                    return  # revoked meanwhile, or the worker is stopping
                 state.scan = None
                 if found is not None:
                     closer.merge(state, found, publishing)
@@ -181,6 +183,24 @@ class OrderBatchProcessor:
         task = asyncio.ensure_future(merge())
         self._merges.add(task)
         task.add_done_callback(self._merges.discard)
+
+    async def settle(self, stopping: bool) -> None:
+        """Wait for the batch in flight (Faust calls this before it closes the tables, see
+        app/faust_ext/consumer.py); when the worker is ``stopping``, nothing is written
+        after it: the records delivered meanwhile are not committed and are read again by
+        the next owner. Bounded: a batch stuck on an unreachable broker does not hold the
+        shutdown (its write then fails and the worker exits without committing it)."""
+        try:
+            await asyncio.wait_for(self._batch.acquire(), SETTLE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("the batch in flight did not finish in %.0f s; stopping under it",
+                        SETTLE_TIMEOUT_S)
+            self.stopped = self.stopped or stopping
+            return
+        try:
+            self.stopped = self.stopped or stopping
+        finally:
+            self._batch.release()
 
     async def stop_scans(self) -> None:
         """Stop the window scans (the worker is shutting down)."""
@@ -201,6 +221,8 @@ class OrderBatchProcessor:
             self._serving_since = None
         try:
             async with self._batch:
+                if self.stopped:
+                    return
                 if serving and time.monotonic() - self._serving_since >= HANDOVER_DELAY_S:
                     for p in sorted(self.owned):
                         state = self.partitions.get(p)
@@ -296,7 +318,8 @@ class OrderBatchProcessor:
         traceback: nothing of this batch is committed, the restart replays it exactly."""
         try:
             async with self._batch:
-                await self._process(events)
+                if not self.stopped:  # else: not committed, read again after the restart
+                    await self._process(events)
         except StorageError as exc:
             self._stop_on_storage(exc)
 

@@ -54,8 +54,21 @@ class CommitSource(Protocol):
 
     def commit_offset(self, topic: str, partition: int) -> int | None: ...
 
+    async def settle(self, stopping: bool) -> None:
+        """Return once nothing is being written; ``stopping``: and write nothing more."""
+
 
 class BatchDrainConsumer(aiokafka_driver.Consumer):
+    async def wait_empty(self) -> None:
+        """EXTENDS faust.transport.consumer.Consumer.wait_empty: first waits for the commit
+        source's batch in flight. At shutdown the stock wait returns at once (the consumer
+        is already stopping), after which Faust closes the tables and then the producer
+        under a batch that is still writing: its next send failed and the worker exited 70."""
+        source: CommitSource | None = getattr(self.app, "orderstats_commits", None)
+        if source is not None:
+            await source.settle(stopping=self.app.should_stop)
+        await super().wait_empty()
+
     async def _drain_messages(self, fetcher: Any) -> None:
         """OVERRIDES (PRIVATE) faust.transport.consumer.Consumer._drain_messages
         (faust-streaming 0.15.3): same loop, one rebalance race per fetched batch. Reads the
