@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 
 
 def parse_iso_ms(text: str) -> int:
@@ -24,6 +25,10 @@ def format_iso_ms(epoch_ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
+@lru_cache(maxsize=16_384)
 def format_iso_s(epoch_s: int) -> str:
-    """Epoch seconds -> ``2026-11-22T12:00:00Z`` (window boundaries are whole seconds)."""
+    """Epoch seconds -> ``2026-11-22T12:00:00Z`` (window boundaries are whole seconds).
+
+    Cached: every closed window's result names its start and end, and the same few window
+    boundaries recur for every store (strftime was 3% of the worker's time)."""
     return datetime.fromtimestamp(epoch_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

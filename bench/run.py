@@ -24,7 +24,7 @@ from bench.broker_pid import find_broker_pid
 from bench.contenders import BASELINE, CONTENDERS, HOSTILE, UNKEYED, run_contender, wait_quiet
 from bench.dataset import produce_dataset
 from bench.full_state import full_steady
-from bench.phases import burst, latency, recovery, steady
+from bench.phases import PROBE_POLL_S, burst, latency, recovery, steady
 from bench.report import code_version, machine, markdown, summarize
 
 
@@ -45,6 +45,9 @@ def main() -> None:
     p.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
     p.add_argument("--latency-rates", type=int, nargs="*", default=[5000, 20000])
     p.add_argument("--latency-seconds", type=float, default=15)
+    p.add_argument("--probe-poll-s", type=float, nargs="+", default=[PROBE_POLL_S],
+                   help="how often a latency probe asks for its store; several values run "
+                   "each rate once per value, side by side")
     p.add_argument("--recovery-events", type=int, default=1_000_000,
                    help="events of state for the recovery/replay run (0 = skip)")
     p.add_argument("--burst-events", type=int, default=0,
@@ -124,7 +127,8 @@ def main() -> None:
     result = {"meta": meta, "summary": summary,
               "runs": [{k: m.to_json() for k, m in r.items()} for r in runs]}
     if a.latency_rates:
-        result["latency"] = latency(broker, work, a.latency_rates, a.latency_seconds, a.stores)
+        result["latency"] = latency(broker, work, a.latency_rates, a.latency_seconds, a.stores,
+                                    a.probe_poll_s)
     if a.recovery_events:
         result["recovery"] = recovery(broker, work, a.recovery_events, a.stores)
     if a.burst_events:
