@@ -44,7 +44,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
     p.add_argument("--latency-rates", type=int, nargs="*", default=[5000, 20000])
-    p.add_argument("--latency-seconds", type=float, default=15)
+    p.add_argument("--latency-seconds", type=float, default=40,
+                   help="seconds of load per rate; probes run from 10 s in (LOAD_SETTLE_S)")
     p.add_argument("--probe-poll-s", type=float, nargs="+", default=[PROBE_POLL_S],
                    help="how often a latency probe asks for its store; several values run "
                    "each rate once per value, side by side")
@@ -143,7 +144,10 @@ def main() -> None:
     for lat in result.get("latency", []):
         extra.append(f"- end-to-end latency at {lat['offered_per_s']:,}/s offered: p50 "
                      f"{lat['p50_s'] * 1000:.0f} ms, p99 {lat['p99_s'] * 1000:.0f} ms "
-                     f"({lat['probes']} probes); cores used: " + ", ".join(
+                     f"({lat['probes']} probes from {lat['probes_from_s']:.0f} s into the "
+                     f"load; from 2 s: p99 {lat['p99_all_s'] * 1000:.0f} ms, max "
+                     f"{lat['max_all_s'] * 1000:.0f} ms), poll every "
+                     f"{lat['poll_interval_s'] * 1000:.0f} ms; cores used: " + ", ".join(
                          f"{who} {used}" for who, used in lat.get("cpu_cores_used", {}).items()))
     if "recovery" in result:
         r = result["recovery"]
