@@ -19,8 +19,11 @@ def parse_iso_ms(text: str) -> int:
     return round(dt.timestamp() * 1000)
 
 
+@lru_cache(maxsize=256)
 def format_iso_ms(epoch_ms: int) -> str:
-    """Epoch milliseconds -> ``2026-11-22T12:00:00.123Z`` (UTC, milliseconds, Z)."""
+    """Epoch milliseconds -> ``2026-11-22T12:00:00.123Z`` (UTC, milliseconds, Z).
+
+    Cached (a few recent values): the windows a batch closes share its close time."""
     dt = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
