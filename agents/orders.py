@@ -190,17 +190,17 @@ class OrderBatchProcessor:
         after it: the records delivered meanwhile are not committed and are read again by
         the next owner. Bounded: a batch stuck on an unreachable broker does not hold the
         shutdown (its write then fails and the worker exits without committing it)."""
+        self.stopped = self.stopped or stopping  # batches not yet begun write nothing
+
+        async def idle() -> None:
+            async with self._batch:
+                pass
+
         try:
-            await asyncio.wait_for(self._batch.acquire(), SETTLE_TIMEOUT_S)
+            await asyncio.wait_for(idle(), SETTLE_TIMEOUT_S)
         except asyncio.TimeoutError:
             log.warning("the batch in flight did not finish in %.0f s; stopping under it",
                         SETTLE_TIMEOUT_S)
-            self.stopped = self.stopped or stopping
-            return
-        try:
-            self.stopped = self.stopped or stopping
-        finally:
-            self._batch.release()
 
     async def stop_scans(self) -> None:
         """Stop the window scans (the worker is shutting down)."""

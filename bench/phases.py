@@ -84,7 +84,6 @@ async def _load_and_probe(broker: str, topic: str, url: str, rate: int, seconds:
     events = [gen.event(now, now) for _ in range(int(rate * seconds))]  # pre-built: the
     producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=5)  # load
     await producer.start()  # generator must not compete with the worker for the CPU
-    latencies: list[float] = []
     polls = 0
     timeline: list[tuple[float, float]] = []  # (probe sent, s after the load began; latency)
     begun, begun_wall = time.monotonic(), time.time()
@@ -112,8 +111,7 @@ async def _load_and_probe(broker: str, topic: str, url: str, rate: int, seconds:
             polls += 1
             async with session.get(f"{url}/api/stores/{store}?limit=0") as resp:
                 if resp.status == 200:
-                    latencies.append(time.monotonic() - t0)
-                    timeline.append((round(t0 - begun, 2), round(latencies[-1], 3)))
+                    timeline.append((round(t0 - begun, 2), time.monotonic() - t0))
                     return
             await asyncio.sleep(poll_s)
 
@@ -130,25 +128,30 @@ async def _load_and_probe(broker: str, topic: str, url: str, rate: int, seconds:
             await asyncio.sleep(0.2)
         await loader
         await asyncio.gather(*probes)
-    used = cpu.used()  # the load and the probes' wait, not the producer's start and stop
     wall = time.monotonic() - cpu.start
+    used = cpu.used()  # the load and the probes' wait, not the producer's start and stop
     await producer.stop()
-    steady = [latency for sent, latency in timeline if sent >= LOAD_SETTLE_S]
-    return {"offered_per_s": rate, "probes": len(steady), "poll_interval_s": poll_s,
-            "probes_from_s": LOAD_SETTLE_S,
+    timeline.sort()
+    latencies = [waited for _sent, waited in timeline]
+    sustained = [waited for sent, waited in timeline if sent >= LOAD_SETTLE_S]
+    return {"offered_per_s": rate, "probes": len(sustained), "poll_interval_s": poll_s,
+            "probes_from_s": LOAD_SETTLE_S, "probes_all_from_s": FIRST_PROBE_S,
             "probe_requests_per_s": round(polls / wall, 1),
-            "p50_s": statistics.median(steady), "p99_s": _percentile(steady, 0.99),
-            "max_s": max(steady), "cpu_cores_used": used,
+            "p50_s": statistics.median(sustained), "p99_s": _percentile(sustained, 0.99),
+            "max_s": max(sustained), "cpu_cores_used": used,
             "probes_all": len(latencies), "p50_all_s": statistics.median(latencies),
             "p99_all_s": _percentile(latencies, 0.99), "max_all_s": max(latencies),
             "load_began_second_of_minute": round(begun_wall % 60, 1),  # when windows close
-            "timeline": sorted(timeline)}
+            "timeline": [(sent, round(waited, 3)) for sent, waited in timeline]}
 
 
 def latency(broker: str, work: Path, rates: list[int], seconds: float, stores: int,
             polls_s: Sequence[float] = (PROBE_POLL_S,)) -> list:
     """Produce-to-visible latency per offered rate (and per probe poll interval), each on a
     fresh topic and worker."""
+    if seconds < LOAD_SETTLE_S + 5:
+        raise SystemExit(f"--latency-seconds must be at least {LOAD_SETTLE_S + 5:.0f}: the "
+                         f"percentiles are of the probes sent after {LOAD_SETTLE_S:.0f} s")
     results = []
     for rate in rates:
         for poll_s in polls_s:

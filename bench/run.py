@@ -145,7 +145,8 @@ def main() -> None:
         extra.append(f"- end-to-end latency at {lat['offered_per_s']:,}/s offered: p50 "
                      f"{lat['p50_s'] * 1000:.0f} ms, p99 {lat['p99_s'] * 1000:.0f} ms "
                      f"({lat['probes']} probes from {lat['probes_from_s']:.0f} s into the "
-                     f"load; from 2 s: p99 {lat['p99_all_s'] * 1000:.0f} ms, max "
+                     f"load; from {lat['probes_all_from_s']:.0f} s: p99 "
+                     f"{lat['p99_all_s'] * 1000:.0f} ms, max "
                      f"{lat['max_all_s'] * 1000:.0f} ms), poll every "
                      f"{lat['poll_interval_s'] * 1000:.0f} ms; cores used: " + ", ".join(
                          f"{who} {used}" for who, used in lat.get("cpu_cores_used", {}).items()))
