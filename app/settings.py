@@ -103,7 +103,7 @@ class Settings:
     data_dir: str = "orderstats-data"
     batch_max: int = 10_000
     batch_within_s: float = 0.1
-    rocksdb_cache_mb: int = 128
+    rocksdb_cache_mb: int = 64
     standby_replicas: int = 1
     replication_factor: int = 1  # of every topic the app creates (changelogs, DLQ, ...)
     session_timeout_s: float = 10.0

@@ -64,7 +64,10 @@ def faust_config(settings: Settings, epoch: int = 1) -> dict:
         **faust_settings(settings.security),  # TLS and SASL, as every other client
         Stream=BatchStream,
         Schema=RawBytesSchema,
-        store="rocksdb://",
+        # The tables' store. yarl parses "orderstats-rocksdb://" as an empty URL, which is
+        # falsy, so Faust ignores it as a table's ``store=`` and falls back to this setting:
+        # naming it here is what puts the tables on the bounded-memory store.
+        store=STORE_URL,
         # One subdirectory per app id: tables of two deployments never share a RocksDB.
         datadir=str(Path(settings.data_dir) / settings.app_id),
         topic_partitions=settings.partitions,

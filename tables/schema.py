@@ -63,7 +63,7 @@ class TableOptions:
 
     partitions: int
     store_url: str = "rocksdb://"
-    cache_mb: int = 128
+    cache_mb: int = 64
 
 
 def restored_counter(app: faust.App) -> Callable[[EventT], Awaitable[None]]:

@@ -10,6 +10,7 @@ store URL ``orderstats-rocksdb://``; everything else is Faust's rocksdb store.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import rocksdict
@@ -53,6 +54,20 @@ class SharedMemoryOptions(faust_rocksdb.RocksDBOptions):
         table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
         options.set_block_based_table_factory(table)
         return options
+
+    def open(self, path: Path, *, read_only: bool = False) -> rocksdict.Rdict:
+        """OVERRIDES faust.stores.rocksdb.RocksDBOptions.open (faust-streaming 0.15.3): the
+        options are also given as the default column family's. Given only ``options``,
+        rocksdict (0.3.29) takes the column families' options from the OPTIONS file of an
+        existing DB, so every reopen (each restart) would drop the shared cache and the
+        table settings for an 8 MB cache of each DB's own."""
+        options = self.as_options()
+        access = (rocksdict.AccessType.read_write() if self.ttl is None
+                  else rocksdict.AccessType.with_ttl(self.ttl))
+        db = rocksdict.Rdict(str(path), options=options, column_families={"default": options},
+                             access_type=access)
+        db.set_read_options(rocksdict.ReadOptions())
+        return db
 
 
 class BoundedMemoryStore(faust_rocksdb.Store):
