@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def replay_peak_mb(kafka: str, tmp_path, events: int) -> float:
-    # A small RocksDB cache: it fills up to its cap as a replay reads more keys, by design;
-    # with 16 MB that bounded growth cannot hide a leak of ~1 KB per event.
+    # A small RocksDB budget (block cache and memtables): it fills up to its cap as a replay
+    # reads more keys, by design; with 16 MB that bounded growth cannot hide a leak.
     dep = Deployment(kafka, tmp_path, name=f"mem{events}-{uuid.uuid4().hex[:6]}",
                      extra_env={"ORDERSTATS_ROCKSDB_CACHE_MB": "16"})
     try:
@@ -48,7 +48,7 @@ def test_replay_memory_does_not_grow_with_the_number_of_events(kafka, tmp_path):
     large = replay_peak_mb(kafka, tmp_path, 200_000)
     print(f"peak RSS during the replay: {small:.0f} MB (50,000 events), "
           f"{large:.0f} MB (200,000 events)")
-    # Before the fix the larger replay took about 1.15 KB more per event (+170 MB here);
-    # measured after it: +59 MB, native (not Python, not the block cache: the same with a
-    # 128 MB or a 16 MB cache).
-    assert large - small < 110, (small, large)
+    # Once the larger replay took about 1.15 KB more per event (+170 MB here). Then +59 MB,
+    # while the RocksDB budget did not reach a restarted worker's tables (each partition
+    # kept a cache of its own, tests/unit/test_rocksdb_memory.py); with it: +23 and +24 MB.
+    assert large - small < 45, (small, large)
