@@ -83,6 +83,18 @@ class BoundedMemoryStore(faust_rocksdb.Store):
             block_cache_size=o.block_cache_size, bloom_filter_size=o.bloom_filter_size,
             use_rocksdict=True, ttl=o.ttl)
 
+    async def stop(self) -> None:
+        """OVERRIDES faust.stores.rocksdb.Store.stop (faust-streaming 0.15.3), which only
+        drops its DBs: one still referenced elsewhere was then destroyed during interpreter
+        teardown, after the shared cache's and write buffer manager's owners, and a worker
+        once died with SIGSEGV after a clean stop. Each DB is closed here, in order."""
+        for db in list(self._dbs.values()):  # PRIVATE FAUST REACH: the store's open DBs
+            try:
+                db.close()
+            except Exception:  # already closed (a revoked partition)
+                pass
+        await super().stop()
+
 
 STORES.aliases[SCHEME] = f"{__name__}:BoundedMemoryStore"  # Faust's store registry (public)
 STORE_URL = f"{SCHEME}://"
