@@ -125,8 +125,7 @@ def build_app(settings: Settings, epoch: int = 1, worker: bool = True,
     # Both sources of the agent; the worker creates them (create_topics below).
     sources = app.topic(settings.orders_topic, topics.repartition, key_type=bytes,
                         value_type=bytes, key_serializer="raw", value_serializer="raw")
-    tables = define_tables(app, TableOptions(settings.partitions, STORE_URL,
-                                             settings.rocksdb_cache_mb))
+    tables = define_tables(app, TableOptions(settings.partitions, settings.rocksdb_cache_mb))
     conn = Connection.of(settings)
     probes = {ORDERS: LogProbe(conn, app.conf.id, settings.orders_topic),
               REPARTITION: LogProbe(conn, app.conf.id, topics.repartition)}

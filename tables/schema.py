@@ -59,10 +59,11 @@ class StatsTables:
 
 @dataclass(frozen=True)
 class TableOptions:
-    """How the tables are stored: the store URL and the RocksDB memory budget."""
+    """How the tables are stored: partitions and the RocksDB memory budget. The store
+    itself is the app's ``store`` setting (app/worker.py): Faust takes a custom scheme
+    only from there (a table's ``store=`` with it parses as an empty, falsy URL)."""
 
     partitions: int
-    store_url: str = "rocksdb://"
     cache_mb: int = 64
 
 
@@ -94,7 +95,7 @@ def define_tables(app: faust.App, options: TableOptions) -> StatsTables:
 
     def table(name: str) -> PartitionStore:
         # key_type None -> json keys (what the router hashes); bytes -> raw (orjson) values
-        t = app.Table(name, default=None, store=options.store_url, value_type=bytes,
+        t = app.Table(name, default=None, value_type=bytes,
                       partitions=options.partitions, options=dict(rocksdb), help=HELP[name],
                       recovery_buffer_size=RECOVERY_BUFFER[name],
                       on_changelog_event=restored)
