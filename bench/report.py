@@ -91,3 +91,19 @@ def code_version() -> str:
 
     return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes"
                                                   if git("status", "--porcelain") else "")
+
+
+def latency_markdown(latency: list[dict]) -> str:
+    """orderstats' produce-to-visible latency, one row per offered rate, with the cores
+    each process used while the load ran (the generator and the broker share the machine)."""
+    lines = ["Latency (orderstats only: a probe order produced, then `GET /api/stores/{id}` "
+             "polled until it is visible; probes from 10 s into the load):", "",
+             "| offered orders/s | probes | p50 ms | p99 ms | max ms | cores: worker "
+             "| broker | generator |", "|---|---|---|---|---|---|---|---|"]
+    for lat in latency:
+        cores = lat.get("cpu_cores_used", {})
+        lines.append(f"| {lat['offered_per_s']:,} | {lat['probes']} | {lat['p50_s'] * 1000:.0f} "
+                     f"| {lat['p99_s'] * 1000:.0f} | {lat['max_s'] * 1000:.0f} "
+                     f"| {_fmt(cores.get('worker'), '.2f')} | {_fmt(cores.get('broker'), '.2f')} "
+                     f"| {_fmt(cores.get('generator'), '.2f')} |")
+    return "\n".join(lines)

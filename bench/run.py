@@ -21,11 +21,43 @@ import orjson
 
 from app.kafka.clients import bootstrap_servers
 from bench.broker_pid import find_broker_pid
+from bench.cardinality import cardinality_markdown, cardinality_rows
 from bench.contenders import BASELINE, CONTENDERS, HOSTILE, UNKEYED, run_contender, wait_quiet
-from bench.dataset import produce_dataset
+from bench.dataset import Dataset, produce_dataset
 from bench.full_state import full_steady
+from bench.measurement import Measurement
 from bench.phases import PROBE_POLL_S, burst, latency, recovery, steady
-from bench.report import code_version, machine, markdown, summarize
+from bench.report import code_version, latency_markdown, machine, markdown, summarize
+
+
+def repetitions(a: argparse.Namespace, data: Dataset, broker: str, broker_pid: int | None,
+                work: Path, meta: dict, stamp: str) -> list[dict[str, Measurement]]:
+    """Every contender once per repetition, in an order rotated by one each time; the first
+    run that is not exact ends the benchmark (written as -FAILED.json), no median hides it."""
+    runs: list[dict[str, Measurement]] = []
+    for rep in range(a.repeat):
+        run: dict[str, Measurement] = {}
+        shift = rep % len(a.contenders)
+        for name in [*a.contenders[shift:], *a.contenders[:shift]]:
+            m = run_contender(name, broker, broker_pid, data, work, a.timeout,
+                              baseline=a.baseline or None)
+            print(f"  run {rep + 1}/{a.repeat} {name:18s} {m.events_per_s:>9,.0f} ev/s "
+                  f"(processed {m.processed_events_per_s:>9,.0f})  cpu {m.cpu_s or 0:6.1f} s  "
+                  f"broker {m.broker_cpu_s or 0:5.1f} s  rss {m.peak_rss_mb or 0:5.0f} MB  "
+                  f"{'exact' if m.exact else 'NOT EXACT'}", flush=True)
+            run[name] = m
+            if not m.exact:
+                failed = {"meta": meta, "failed": m.to_json(),
+                          "runs": [{k: x.to_json() for k, x in r.items()}
+                                   for r in [*runs, run]]}
+                path = a.out / f"bench-{stamp}-FAILED.json"
+                path.write_bytes(orjson.dumps(failed, option=orjson.OPT_INDENT_2))
+                sys.exit(f"\nBENCHMARK FAILED: {name} was not exact in repetition {rep + 1} "
+                         f"at {data.stores:,} stores (first problems: {m.problems[:3]}); "
+                         f"nothing is reported as a median. Details: {path}")
+            wait_quiet()
+        runs.append(run)
+    return runs
 
 
 def main() -> None:
@@ -38,6 +70,9 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a small run while developing: "
                    "50,000 events, 2 repetitions, no latency or recovery phases")
     p.add_argument("--stores", type=int, default=1000)
+    p.add_argument("--cardinality", type=int, nargs="*", default=[], metavar="STORES",
+                   help="also run every contender on the same number of events over this "
+                   "many stores (e.g. 10000 100000): rows beside the main run's")
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--timeout", type=float, default=3600,
                    help="seconds a contender may take to commit the log end")
@@ -101,32 +136,23 @@ def main() -> None:
             "machine": machine(), "topic": data.topic, "broker_pid": broker_pid,
             "command": " ".join(sys.argv[1:]), "code": code_version()}
     a.out.mkdir(exist_ok=True)
-    runs: list[dict] = []
-    for rep in range(a.repeat):
-        run = {}
-        shift = rep % len(a.contenders)
-        for name in [*a.contenders[shift:], *a.contenders[:shift]]:
-            m = run_contender(name, broker, broker_pid, data, work, a.timeout,
-                              baseline=a.baseline or None)
-            print(f"  run {rep + 1}/{a.repeat} {name:18s} {m.events_per_s:>9,.0f} ev/s "
-                  f"(processed {m.processed_events_per_s:>9,.0f})  cpu {m.cpu_s or 0:6.1f} s  "
-                  f"broker {m.broker_cpu_s or 0:5.1f} s  rss {m.peak_rss_mb or 0:5.0f} MB  "
-                  f"{'exact' if m.exact else 'NOT EXACT'}", flush=True)
-            run[name] = m
-            if not m.exact:
-                failed = {"meta": meta, "failed": m.to_json(),
-                          "runs": [{k: x.to_json() for k, x in r.items()}
-                                   for r in [*runs, run]]}
-                path = a.out / f"bench-{stamp}-FAILED.json"
-                path.write_bytes(orjson.dumps(failed, option=orjson.OPT_INDENT_2))
-                sys.exit(f"\nBENCHMARK FAILED: {name} was not exact in repetition {rep + 1} "
-                         f"(first problems: {m.problems[:3]}); nothing is reported as a "
-                         f"median. Details: {path}")
-            wait_quiet()
-        runs.append(run)
+    runs = repetitions(a, data, broker, broker_pid, work, meta, stamp)
     summary = summarize(runs)
     result = {"meta": meta, "summary": summary,
               "runs": [{k: m.to_json() for k, m in r.items()} for r in runs]}
+    if a.cardinality:
+        extra_runs = {}
+        for stores in a.cardinality:
+            print(f"cardinality: producing {events:,} orders over {stores:,} stores...",
+                  flush=True)
+            more = produce_dataset(broker, f"bench-{stamp}-{stores}", events, stores, a.seed)
+            extra_runs[stores] = repetitions(a, more, broker, broker_pid, work,
+                                             {**meta, "stores": stores}, stamp)
+        result["cardinality"] = {
+            "runs": {str(n): [{k: m.to_json() for k, m in r.items()} for r in rs]
+                     for n, rs in extra_runs.items()},
+            "rows": cardinality_rows(a.stores, summary,
+                                     {n: summarize(rs) for n, rs in extra_runs.items()})}
     if a.latency_rates:
         result["latency"] = latency(broker, work, a.latency_rates, a.latency_seconds, a.stores,
                                     a.probe_poll_s)
@@ -140,6 +166,11 @@ def main() -> None:
         result["full_day"] = full_steady(broker, work, a.full_day_stores)
 
     table = markdown(summary, meta)
+    if "cardinality" in result:
+        table += ("\n\nCardinality (the same events over more stores, the same contenders and "
+                  "repetitions):\n\n" + cardinality_markdown(result["cardinality"]["rows"]))
+    if result.get("latency"):
+        table += "\n\n" + latency_markdown(result["latency"])
     extra = []
     for lat in result.get("latency", []):
         extra.append(f"- end-to-end latency at {lat['offered_per_s']:,}/s offered: p50 "
