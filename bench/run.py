@@ -30,15 +30,16 @@ from bench.phases import PROBE_POLL_S, burst, latency, recovery, steady
 from bench.report import code_version, latency_markdown, machine, markdown, summarize
 
 
-def repetitions(a: argparse.Namespace, data: Dataset, broker: str, broker_pid: int | None,
-                work: Path, meta: dict, stamp: str) -> list[dict[str, Measurement]]:
+def repetitions(a: argparse.Namespace, contenders: list[str], data: Dataset, broker: str,
+                broker_pid: int | None, work: Path, meta: dict, stamp: str
+                ) -> list[dict[str, Measurement]]:
     """Every contender once per repetition, in an order rotated by one each time; the first
     run that is not exact ends the benchmark (written as -FAILED.json), no median hides it."""
     runs: list[dict[str, Measurement]] = []
     for rep in range(a.repeat):
         run: dict[str, Measurement] = {}
-        shift = rep % len(a.contenders)
-        for name in [*a.contenders[shift:], *a.contenders[:shift]]:
+        shift = rep % len(contenders)
+        for name in [*contenders[shift:], *contenders[:shift]]:
             m = run_contender(name, broker, broker_pid, data, work, a.timeout,
                               baseline=a.baseline or None)
             print(f"  run {rep + 1}/{a.repeat} {name:18s} {m.events_per_s:>9,.0f} ev/s "
@@ -136,17 +137,19 @@ def main() -> None:
             "machine": machine(), "topic": data.topic, "broker_pid": broker_pid,
             "command": " ".join(sys.argv[1:]), "code": code_version()}
     a.out.mkdir(exist_ok=True)
-    runs = repetitions(a, data, broker, broker_pid, work, meta, stamp)
+    runs = repetitions(a, a.contenders, data, broker, broker_pid, work, meta, stamp)
     summary = summarize(runs)
     result = {"meta": meta, "summary": summary,
               "runs": [{k: m.to_json() for k, m in r.items()} for r in runs]}
     if a.cardinality:
         extra_runs = {}
+        # The unkeyed and hostile variants have datasets of their own: main run only.
+        same_data = [c for c in a.contenders if c not in (UNKEYED, HOSTILE)]
         for stores in a.cardinality:
             print(f"cardinality: producing {events:,} orders over {stores:,} stores...",
                   flush=True)
             more = produce_dataset(broker, f"bench-{stamp}-{stores}", events, stores, a.seed)
-            extra_runs[stores] = repetitions(a, more, broker, broker_pid, work,
+            extra_runs[stores] = repetitions(a, same_data, more, broker, broker_pid, work,
                                              {**meta, "stores": stores}, stamp)
         result["cardinality"] = {
             "runs": {str(n): [{k: m.to_json() for k, m in r.items()} for r in rs]
