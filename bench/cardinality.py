@@ -3,10 +3,12 @@
 With many stores nearly every order opens a window of its own (a changelog record, later a
 closed-window result), so the cost per event may grow with the number of stores. Each
 extra store count gets its own dataset (same events, same seed, more stores) and the same
-contenders and repetitions; its figures are put beside the main run's, per contender.
+contenders and repetitions; its figures are put beside the main run's, per contender
+(the table: bench.report.cardinality_markdown).
 """
 
 from __future__ import annotations
+
 
 def cardinality_rows(base_stores: int, base: dict, extra: dict[int, dict]) -> list[dict]:
     """``base``/``extra[n]``: ``summarize()`` output of the main run and of the run at ``n``
@@ -28,24 +30,3 @@ def cardinality_rows(base_stores: int, base: dict, extra: dict[int, dict]) -> li
                 "x_quix": summary["ratios"].get(f"{name}/quix"),  # within each repetition
             })
     return rows
-
-
-def _ci(c: dict | None) -> str:
-    return "-" if c is None else f"{c['median']:.2f} ({c['low']:.2f}-{c['high']:.2f})"
-
-
-def cardinality_markdown(rows: list[dict]) -> str:
-    def f(x: float | None, spec: str) -> str:
-        return "-" if x is None else format(x, spec)
-
-    lines = ["| stores | contender | events/s (median, CI) | CPU s / 1M events "
-             "| events/s, x the main run | CPU per event, x the main run | x quix (CI) |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        e = r["events_per_s"]
-        lines.append(f"| {r['stores']:,} | {r['contender']} | {e['median']:,.0f} "
-                     f"({e['low']:,.0f}-{e['high']:,.0f}) | {f(r['cpu_s_per_million'], '.1f')} "
-                     f"| {f(r['events_per_s_vs_base'], '.2f')} "
-                     f"| {f(r['cpu_per_event_vs_base'], '.2f')} "
-                     f"| {_ci(r['x_quix'])} |")
-    return "\n".join(lines)

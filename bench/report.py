@@ -44,8 +44,8 @@ def _fmt(x: float | None, spec: str = ",.0f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def _ci(c: dict, spec: str = ",.0f") -> str:
-    return f"{c['median']:{spec}} ({c['low']:{spec}}-{c['high']:{spec}})"
+def _ci(c: dict | None, spec: str = ",.0f") -> str:
+    return "-" if c is None else f"{c['median']:{spec}} ({c['low']:{spec}}-{c['high']:{spec}})"
 
 
 def markdown(summary: dict, meta: dict) -> str:
@@ -106,4 +106,18 @@ def latency_markdown(latency: list[dict]) -> str:
                      f"| {lat['p99_s'] * 1000:.0f} | {lat['max_s'] * 1000:.0f} "
                      f"| {_fmt(cores.get('worker'), '.2f')} | {_fmt(cores.get('broker'), '.2f')} "
                      f"| {_fmt(cores.get('generator'), '.2f')} |")
+    return "\n".join(lines)
+
+
+def cardinality_markdown(rows: list[dict]) -> str:
+    """bench.cardinality's rows: per store count and contender, beside the main run."""
+    lines = ["| stores | contender | events/s (median, CI) | CPU s / 1M events "
+             "| events/s, x the main run | CPU per event, x the main run | x quix (CI) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['stores']:,} | {r['contender']} | {_ci(r['events_per_s'])} "
+                     f"| {_fmt(r['cpu_s_per_million'], '.1f')} "
+                     f"| {_fmt(r['events_per_s_vs_base'], '.2f')} "
+                     f"| {_fmt(r['cpu_per_event_vs_base'], '.2f')} "
+                     f"| {_ci(r['x_quix'], '.2f')} |")
     return "\n".join(lines)

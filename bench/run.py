@@ -21,13 +21,14 @@ import orjson
 
 from app.kafka.clients import bootstrap_servers
 from bench.broker_pid import find_broker_pid
-from bench.cardinality import cardinality_markdown, cardinality_rows
+from bench.cardinality import cardinality_rows
 from bench.contenders import BASELINE, CONTENDERS, HOSTILE, UNKEYED, run_contender, wait_quiet
 from bench.dataset import Dataset, produce_dataset
 from bench.full_state import full_steady
 from bench.measurement import Measurement
 from bench.phases import PROBE_POLL_S, burst, latency, recovery, steady
-from bench.report import code_version, latency_markdown, machine, markdown, summarize
+from bench.report import (cardinality_markdown, code_version, latency_markdown, machine,
+                          markdown, summarize)
 
 
 def repetitions(a: argparse.Namespace, contenders: list[str], data: Dataset, broker: str,

@@ -33,8 +33,8 @@ def test_connection_to_the_broker_cut_for_30_s(deployment: Deployment, tmp_path)
         time.sleep(4)
         proxy.cut()
         cut = time.monotonic()
-        # A 503 may come first from the consumer's side (its group session lapses: not
-        # ready, no reason); the liveness probe's verdict, with its reason, follows.
+        # Wait for the liveness probe's verdict (a 503 with its reason), not any 503: a
+        # not-ready answer without a reason would fail the assertions below.
         noticed = timed_until(lambda: _reports_kafka_down(worker.url), 15,
                               "503 from /ready naming Kafka")
         report("connection cut", "/ready 503 after the cut in", noticed)

@@ -1,8 +1,8 @@
 """The benchmark's cardinality rows: each store count's figures beside the main run's."""
 
-from bench.cardinality import cardinality_markdown, cardinality_rows
+from bench.cardinality import cardinality_rows
 from bench.measurement import Measurement
-from bench.report import latency_markdown, summarize
+from bench.report import cardinality_markdown, latency_markdown, summarize
 
 
 def _m(name: str, seconds: float, cpu_s: float) -> Measurement:
